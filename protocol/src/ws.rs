@@ -1,0 +1,231 @@
+//! WebSocket messages (`GET /v1/ws/events`), both directions, and close codes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::Cursor;
+
+/// A message from a client, parsed with an error that says what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientMessage {
+    /// Narrow (first time on an all-events connection) or add to the subscription.
+    /// `since` is accepted on the first Subscribe only.
+    Subscribe { events: Vec<String>, since: Option<String> },
+    Unsubscribe { events: Vec<String> },
+    Ping,
+}
+
+/// Why a client message was refused; sent back as an `Error` message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientMessageError {
+    #[error("message is not valid JSON: {0}")]
+    Json(String),
+    #[error("message must be a JSON object with a \"type\" field")]
+    NoType,
+    #[error("unknown message type {0:?}: expected Subscribe, Unsubscribe or Ping")]
+    UnknownType(String),
+    #[error("{0} needs \"events\": an array of event names")]
+    Events(&'static str),
+    #[error("\"since\" must be a cursor string")]
+    Since,
+    #[error("binary frames are not accepted: send JSON text frames")]
+    Binary,
+    #[error("message too large: at most {0} bytes")]
+    TooLarge(usize),
+}
+
+impl ClientMessage {
+    /// Parses a text frame. Unknown keys are ignored, as existing clients expect.
+    pub fn parse(text: &str) -> Result<ClientMessage, ClientMessageError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| ClientMessageError::Json(e.to_string()))?;
+        let ty = value
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or(ClientMessageError::NoType)?;
+        let events = |what| -> Result<Vec<String>, ClientMessageError> {
+            value
+                .get("events")
+                .and_then(Value::as_array)
+                .ok_or(ClientMessageError::Events(what))?
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned).ok_or(ClientMessageError::Events(what)))
+                .collect()
+        };
+        match ty {
+            "Subscribe" => {
+                let since = match value.get("since") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(_) => return Err(ClientMessageError::Since),
+                };
+                Ok(ClientMessage::Subscribe { events: events("Subscribe")?, since })
+            }
+            "Unsubscribe" => Ok(ClientMessage::Unsubscribe { events: events("Unsubscribe")? }),
+            "Ping" => Ok(ClientMessage::Ping),
+            other => Err(ClientMessageError::UnknownType(other.to_owned())),
+        }
+    }
+}
+
+/// Control messages from the server. `Event` frames are pre-encoded by [`event_frame`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ServerMessage {
+    Subscribed { events: Vec<String> },
+    Unsubscribed { events: Vec<String> },
+    Pong,
+    Error { message: String },
+    /// Current value of a snapshot kind, sent on connect when asked; carries no cursor.
+    Snapshot { event: Box<RawValue> },
+    /// The stream moved past events this client filters out: store `id` as the cursor.
+    Progress { id: Cursor },
+    Gap(Gap),
+    Reset(Reset),
+}
+
+impl ServerMessage {
+    pub fn error(message: impl Into<String>) -> ServerMessage {
+        ServerMessage::Error { message: message.into() }
+    }
+
+    /// The JSON text of the message.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialize")
+    }
+}
+
+/// The resume cursor is older than the stream keeps; events follow from `first_available`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    pub requested: Cursor,
+    pub first_available: Cursor,
+}
+
+/// The cursor belongs to another stream instance; events follow from the new stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reset {
+    pub current: Cursor,
+    pub reason: String,
+}
+
+/// An `Event` frame: `{"type":"Event","id":"<cursor>","event":<event JSON>}`.
+pub fn event_frame(id: &Cursor, event_json: &str) -> String {
+    let mut out = String::with_capacity(event_json.len() + 48);
+    out.push_str(r#"{"type":"Event","id":""#);
+    out.push_str(&id.to_string());
+    out.push_str(r#"","event":"#);
+    out.push_str(event_json);
+    out.push('}');
+    out
+}
+
+/// A `Snapshot` frame: `{"type":"Snapshot","event":<event JSON>}`.
+pub fn snapshot_frame(event_json: &str) -> String {
+    format!(r#"{{"type":"Snapshot","event":{event_json}}}"#)
+}
+
+/// WebSocket close codes the edge sends.
+pub mod close {
+    /// The edge is draining or shutting down: reconnect to any edge with the cursor.
+    pub const DRAINING: u16 = 4000;
+    /// The client's queue overflowed: reconnect with the cursor in the reason.
+    pub const SLOW_CONSUMER: u16 = 4001;
+    /// The stream was reset: reconnect without a cursor, or with the one given.
+    pub const STREAM_RESET: u16 = 4002;
+    /// A request that will not get better: do not retry unchanged.
+    pub const POLICY: u16 = 4100;
+
+    /// Longest close reason the WebSocket protocol allows.
+    pub const MAX_REASON: usize = 123;
+
+    /// A close reason carrying the resume cursor: `<text>; resume=<cursor>`, cut to 123 bytes
+    /// by shortening the text, never the cursor.
+    pub fn reason_with_resume(text: &str, cursor: Option<&crate::Cursor>) -> String {
+        let tail = cursor.map(|c| format!("; resume={c}")).unwrap_or_default();
+        let mut room = MAX_REASON.saturating_sub(tail.len()).min(text.len());
+        while !text.is_char_boundary(room) {
+            room -= 1;
+        }
+        format!("{}{tail}", &text[..room])
+    }
+
+    /// Finds `resume=<cursor>` in a close reason.
+    pub fn resume_from_reason(reason: &str) -> Option<crate::Cursor> {
+        let (_, rest) = reason.split_once("resume=")?;
+        rest.split(|c: char| c == ';' || c.is_whitespace()).next()?.parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Epoch;
+
+    #[test]
+    fn parses_contract_messages() {
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"Subscribe","events":["tips.update"],"extra":1}"#),
+            Ok(ClientMessage::Subscribe { events: vec!["tips.update".into()], since: None })
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"Unsubscribe","events":[]}"#),
+            Ok(ClientMessage::Unsubscribe { events: vec![] })
+        );
+        assert_eq!(ClientMessage::parse(r#"{"type":"Ping"}"#), Ok(ClientMessage::Ping));
+    }
+
+    #[test]
+    fn explains_bad_messages() {
+        assert!(matches!(ClientMessage::parse("{"), Err(ClientMessageError::Json(_))));
+        assert_eq!(ClientMessage::parse(r#"{"events":[]}"#), Err(ClientMessageError::NoType));
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"Dance"}"#),
+            Err(ClientMessageError::UnknownType("Dance".into()))
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"Subscribe","events":"tips.update"}"#),
+            Err(ClientMessageError::Events("Subscribe"))
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"Subscribe","events":[],"since":5}"#),
+            Err(ClientMessageError::Since)
+        );
+    }
+
+    #[test]
+    fn server_messages_have_contract_shapes() {
+        let c = Cursor::new(Epoch(1), 7);
+        assert_eq!(ServerMessage::Pong.to_json(), r#"{"type":"Pong"}"#);
+        assert_eq!(
+            ServerMessage::Progress { id: c }.to_json(),
+            r#"{"type":"Progress","id":"00000001-7"}"#
+        );
+        assert_eq!(
+            ServerMessage::Gap(Gap { requested: c, first_available: Cursor::new(Epoch(1), 9) }).to_json(),
+            r#"{"type":"Gap","requested":"00000001-7","first_available":"00000001-9"}"#
+        );
+        assert_eq!(
+            ServerMessage::Reset(Reset { current: c, reason: "stream recreated".into() }).to_json(),
+            r#"{"type":"Reset","current":"00000001-7","reason":"stream recreated"}"#
+        );
+        assert_eq!(
+            ServerMessage::Subscribed { events: vec!["tips.update".into()] }.to_json(),
+            r#"{"type":"Subscribed","events":["tips.update"]}"#
+        );
+        assert_eq!(ServerMessage::error("bad").to_json(), r#"{"type":"Error","message":"bad"}"#);
+        assert_eq!(event_frame(&c, r#"{"type":"X","data":{}}"#), r#"{"type":"Event","id":"00000001-7","event":{"type":"X","data":{}}}"#);
+        let raw = RawValue::from_string(r#"{"type":"X","data":{}}"#.into()).unwrap();
+        assert_eq!(ServerMessage::Snapshot { event: raw }.to_json(), snapshot_frame(r#"{"type":"X","data":{}}"#));
+    }
+
+    #[test]
+    fn close_reason_fits_and_keeps_the_cursor() {
+        let c = Cursor::new(Epoch(0xdead_beef), u64::MAX);
+        let reason = close::reason_with_resume(&"x".repeat(300), Some(&c));
+        assert!(reason.len() <= close::MAX_REASON);
+        assert_eq!(close::resume_from_reason(&reason), Some(c));
+        assert_eq!(close::reason_with_resume("draining", None), "draining");
+    }
+}
