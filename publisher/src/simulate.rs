@@ -1,0 +1,1 @@
+//! Synthetic ADIC node (being written).

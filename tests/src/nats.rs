@@ -1,0 +1,1 @@
+//! Test NATS servers (being written).
