@@ -1,1 +1,41 @@
-//! placeholder
+//! The stateless ADIC streaming edge.
+//!
+//! An edge consumes the one JetStream stream of ADIC events and serves WebSocket and SSE clients.
+//! Every edge sees the same stream sequence, so a client's cursor means the same thing on any
+//! edge.
+//!
+//! Layout, following the data: [`broker`] (the seam to NATS) → [`feed`] (validate and encode
+//! once) → [`hub`] (fan-out into each client's bounded [`queue`]) → [`session`] (the per-client
+//! loop) → [`transport`] (WebSocket and SSE adapters). Around them: [`config`], [`app`] (startup,
+//! drain), [`http`] (routes, health, metrics), [`metrics`], [`limits`], [`state`].
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use adic_edge::{broker::nats::NatsBroker, config::EdgeSettings, App};
+//! use adic_publisher::{NatsArgs, StreamSettings};
+//!
+//! # async fn run() -> anyhow::Result<()> {
+//! let client = NatsArgs::url("nats://127.0.0.1:4222").connect("adic-edge").await?;
+//! let broker = NatsBroker::new(client, StreamSettings::default());
+//! let app = App::build(EdgeSettings::default(), Arc::new(broker)).await?;
+//! println!("listening on {}", app.local_addr());
+//! app.run(async { tokio::signal::ctrl_c().await.ok(); }).await
+//! # }
+//! ```
+
+pub mod app;
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod encoded;
+pub mod feed;
+pub mod http;
+pub mod hub;
+pub mod limits;
+pub mod metrics;
+pub mod queue;
+pub mod session;
+pub mod state;
+pub mod transport;
+
+pub use app::App;

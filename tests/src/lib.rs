@@ -1,2 +1,37 @@
-//! placeholder
+//! The test harness for end-to-end tests: real `nats-server` processes ([`nats`]), real edges
+//! ([`edge`]), and clients over real sockets ([`clients`]).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+pub mod clients;
+pub mod edge;
 pub mod nats;
+
+/// Polls `condition` until it holds or `within` has passed.
+pub async fn wait_until<F, Fut>(within: Duration, mut condition: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if condition().await {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("condition not met within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Installs a test log subscriber when `TEST_LOG` is set; silent otherwise.
+pub fn init_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}

@@ -1,0 +1,109 @@
+//! Startup and shutdown: [`App::build`] binds the listener (port 0 works, and tests read the real
+//! port), starts the live feed and the shared clock; [`App::run`] serves until a shutdown future
+//! resolves, then drains with a deadline.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+use crate::config::EdgeSettings;
+use crate::queue::CloseReason;
+use crate::state::Edge;
+use crate::{feed, http};
+
+/// Backlog for reconnect storms (tokio's default is 1024).
+const LISTEN_BACKLOG: u32 = 65_535;
+/// File descriptors kept for everything that is not a client connection.
+const RESERVED_FDS: u64 = 128;
+
+/// A built edge, bound and ready to run.
+pub struct App {
+    listener: TcpListener,
+    edge: Arc<Edge>,
+    _ticker: watch::Sender<Instant>,
+}
+
+impl App {
+    /// Binds the listener, raises the open-files limit, and starts the live feed.
+    pub async fn build(settings: EdgeSettings, broker: Arc<dyn Broker>) -> anyhow::Result<App> {
+        settings.validate()?;
+        let listener = bind(settings.listen).with_context(|| format!("listening on {}", settings.listen))?;
+        let max_connections = match settings.max_connections {
+            0 => default_max_connections(),
+            n => n,
+        };
+        let (ticker_tx, ticker_rx) = watch::channel(Instant::now());
+        let edge = Arc::new(Edge::new(settings, broker, ticker_rx, max_connections));
+        tokio::spawn(tick(ticker_tx.clone(), tick_period(&edge.settings)));
+        let live = edge.broker.live(None);
+        tokio::spawn(feed::run(Arc::clone(&edge), live));
+        Ok(App { listener, edge, _ticker: ticker_tx })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    pub fn edge(&self) -> Arc<Edge> {
+        Arc::clone(&self.edge)
+    }
+
+    /// Serves until `shutdown` resolves, then turns unready, closes every client with
+    /// "reconnect elsewhere", and returns once they are gone or the drain grace has passed.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let edge = self.edge;
+        let router = http::router(Arc::clone(&edge));
+        let drain_edge = Arc::clone(&edge);
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("draining");
+                drain_edge.start_draining();
+                drain_edge.hub.close_all(CloseReason::Draining);
+            })
+            .await
+            .context("serving HTTP")?;
+        let deadline = Instant::now() + edge.settings.drain_grace;
+        while edge.connections.open() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::info!(left = edge.connections.open(), "stopped");
+        Ok(())
+    }
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// As many connections as the open-files limit allows, after raising the soft limit to the hard.
+fn default_max_connections() -> usize {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    usize::try_from(limit.saturating_sub(RESERVED_FDS).max(1)).unwrap_or(usize::MAX)
+}
+
+/// The shared clock ticks a few times per shortest keep-alive period.
+fn tick_period(settings: &EdgeSettings) -> Duration {
+    (settings.sse_heartbeat.min(settings.ws_ping) / 3).max(Duration::from_millis(100))
+}
+
+async fn tick(tx: watch::Sender<Instant>, period: Duration) {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if tx.send(Instant::now()).is_err() {
+            return;
+        }
+    }
+}

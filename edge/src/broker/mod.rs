@@ -1,0 +1,78 @@
+//! The broker seam: the only part of the edge that knows where events come from.
+//!
+//! [`nats`] reads the JetStream stream. Everything else in the edge (hub, sessions, transports)
+//! sees [`StreamEvent`]s with their stream sequence and the stream's [`StreamIdentity`].
+
+use std::time::SystemTime;
+
+use adic_protocol::Epoch;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+
+pub mod nats;
+
+/// One message of the stream, as stored.
+#[derive(Clone, Debug)]
+pub struct StreamEvent {
+    /// Stream sequence: the global order, the same on every edge.
+    pub seq: u64,
+    pub subject: String,
+    pub payload: Bytes,
+    /// W3C trace context set by the publisher, if any.
+    pub traceparent: Option<String>,
+    /// When the stream stored it.
+    pub stored_at: Option<SystemTime>,
+}
+
+/// Which stream instance this is and what it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamIdentity {
+    pub epoch: Epoch,
+    /// Oldest sequence still held (`last_seq + 1` when empty).
+    pub first_seq: u64,
+    /// Newest sequence stored (0 when nothing was ever stored).
+    pub last_seq: u64,
+}
+
+/// What the live feed yields.
+#[derive(Debug)]
+pub enum LiveItem {
+    /// The consumer is running on this stream instance (sent first, and after every recreation
+    /// of the consumer).
+    Started(StreamIdentity),
+    Event(StreamEvent),
+    /// The stream was deleted and recreated: events follow from the new instance.
+    Reset(StreamIdentity),
+}
+
+/// Errors of the seam.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("stream unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where events come from. Object-safe so the edge holds one `Arc<dyn Broker>`; the hot path is
+/// the live channel, not these calls.
+pub trait Broker: Send + Sync + 'static {
+    /// Starts the live feed from `from_seq` (inclusive; `None`: only events stored from now on).
+    /// The feed recovers from connection loss by itself and resumes after the last sequence it
+    /// delivered. The channel is bounded; the caller must keep reading it.
+    fn live(&self, from_seq: Option<u64>) -> mpsc::Receiver<LiveItem>;
+
+    /// Reads up to `max` events starting at `from_seq`, in order.
+    fn read_range(&self, from_seq: u64, max: usize) -> BoxFuture<'_, Result<Vec<StreamEvent>, BrokerError>>;
+
+    /// The newest event stored on `subject`, if any.
+    fn last_value<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Option<StreamEvent>, BrokerError>>;
+
+    /// The stream's identity and bounds now.
+    fn identity(&self) -> BoxFuture<'_, Result<StreamIdentity, BrokerError>>;
+
+    /// Whether the connection to the event source is up.
+    fn is_connected(&self) -> bool;
+
+    /// Subject prefix of the stream.
+    fn prefix(&self) -> &str;
+}

@@ -1,0 +1,116 @@
+//! Configuration: one typed struct per command, every flag also an environment variable.
+//!
+//! The edge's own settings are `ADIC_EDGE_*`; the NATS connection and the stream use the names
+//! shared by every binary of the tier (`NATS_URL`, `NATS_CREDS`, `ADIC_STREAM`, …).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use adic_publisher::{NatsArgs, StreamSettings};
+use clap::{Parser, Subcommand};
+
+/// The ADIC streaming edge.
+#[derive(Debug, Parser)]
+#[command(name = "adic-edge", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve clients from the NATS JetStream event stream.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub stream: StreamSettings,
+    #[command(flatten)]
+    pub edge: EdgeSettings,
+}
+
+/// Settings of the edge's HTTP side.
+#[derive(Clone, Debug, clap::Args)]
+pub struct EdgeSettings {
+    /// Address to listen on.
+    #[arg(long, env = "ADIC_EDGE_LISTEN", default_value = "0.0.0.0:9121")]
+    pub listen: SocketAddr,
+    /// Most open client connections (WebSocket + SSE); 0: as many as the open-files limit allows.
+    #[arg(long, env = "ADIC_EDGE_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+    /// Origins allowed by CORS, comma-separated; `*` allows any.
+    #[arg(long, env = "ADIC_EDGE_CORS_ORIGINS", value_delimiter = ',', default_value = "*")]
+    pub cors_origins: Vec<String>,
+    /// SSE keep-alive comment after this long without an event.
+    #[arg(long, env = "ADIC_EDGE_SSE_HEARTBEAT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub sse_heartbeat: Duration,
+    /// WebSocket ping interval; a peer silent for two intervals is closed. Keep under 30 s:
+    /// common proxies close idle connections at 60 s.
+    #[arg(long, env = "ADIC_EDGE_WS_PING", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub ws_ping: Duration,
+    /// Bytes queued for one client before it is closed as a slow consumer.
+    #[arg(long, env = "ADIC_EDGE_CLIENT_QUEUE_BYTES", default_value_t = 1 << 20)]
+    pub client_queue_bytes: usize,
+    /// Largest message a WebSocket client may send.
+    #[arg(long, env = "ADIC_EDGE_MAX_CLIENT_MESSAGE", default_value_t = 64 << 10)]
+    pub max_client_message: usize,
+    /// A write to a client that takes longer than this closes the connection.
+    #[arg(long, env = "ADIC_EDGE_WRITE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub write_timeout: Duration,
+    /// On shutdown, how long clients get to leave before the process exits.
+    #[arg(long, env = "ADIC_EDGE_DRAIN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub drain_grace: Duration,
+    /// Disable the WebSocket endpoint.
+    #[arg(long, env = "ADIC_EDGE_NO_WEBSOCKET")]
+    pub no_websocket: bool,
+    /// Disable the SSE endpoint.
+    #[arg(long, env = "ADIC_EDGE_NO_SSE")]
+    pub no_sse: bool,
+}
+
+impl Default for EdgeSettings {
+    fn default() -> Self {
+        EdgeSettings {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            max_connections: 0,
+            cors_origins: vec!["*".to_owned()],
+            sse_heartbeat: Duration::from_secs(15),
+            ws_ping: Duration::from_secs(20),
+            client_queue_bytes: 1 << 20,
+            max_client_message: 64 << 10,
+            write_timeout: Duration::from_secs(10),
+            drain_grace: Duration::from_secs(30),
+            no_websocket: false,
+            no_sse: false,
+        }
+    }
+}
+
+impl EdgeSettings {
+    /// Checks the settings; the message says which flag is wrong and why.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.sse_heartbeat.is_zero(), "--sse-heartbeat must be above zero");
+        anyhow::ensure!(!self.ws_ping.is_zero(), "--ws-ping must be above zero");
+        anyhow::ensure!(self.client_queue_bytes >= 4096, "--client-queue-bytes must be at least 4096");
+        anyhow::ensure!(self.max_client_message >= 1024, "--max-client-message must be at least 1024");
+        anyhow::ensure!(!self.write_timeout.is_zero(), "--write-timeout must be above zero");
+        anyhow::ensure!(!self.cors_origins.is_empty(), "--cors-origins needs at least one origin or *");
+        Ok(())
+    }
+}
+
+impl ServeArgs {
+    /// A production edge must never serve simulated data by accident: without NATS it refuses.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.nats.urls.is_empty(),
+            "no NATS URL: `adic-edge serve` needs --nats-url (or NATS_URL) pointing at the NATS server \
+             that holds the event stream"
+        );
+        self.edge.validate()
+    }
+}

@@ -1,0 +1,64 @@
+//! An event encoded once for every wire format.
+//!
+//! The feed validates each event once and builds its WebSocket frame and SSE frame once; every
+//! client then shares the same bytes (an `Arc` clone per delivery), so a client costs a filter
+//! check and a write, never a serialization.
+
+use std::time::{Instant, SystemTime};
+
+use adic_protocol::{sse, ws, Cursor, Epoch, EventKey, ValidEvent};
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
+
+use crate::broker::StreamEvent;
+
+/// One event, ready to write to any client.
+#[derive(Debug)]
+pub struct EncodedEvent {
+    pub cursor: Cursor,
+    pub key: EventKey,
+    /// Dotted name (the SSE `event:` name).
+    pub name: Box<str>,
+    /// The compact event JSON (`{"type":…,"data":{…}}`).
+    pub json: Box<str>,
+    /// `{"type":"Event","id":…,"event":…}`.
+    pub ws: Utf8Bytes,
+    /// `event: …\nid: …\ndata: …\n\n`.
+    pub sse: Bytes,
+    /// For `sync.progress`, the peer: snapshot values are kept per peer.
+    pub snapshot_scope: Option<Box<str>>,
+    pub traceparent: Option<Box<str>>,
+    /// When the stream stored it (publish time).
+    pub stored_at: Option<SystemTime>,
+    /// When this edge received it.
+    pub received_at: Instant,
+}
+
+impl EncodedEvent {
+    pub fn new(epoch: Epoch, event: &StreamEvent, valid: ValidEvent) -> EncodedEvent {
+        let cursor = Cursor::new(epoch, event.seq);
+        let ws = Utf8Bytes::from(ws::event_frame(&cursor, &valid.json));
+        let sse = Bytes::from(sse::event_frame(&valid.name, Some(&cursor), &valid.json));
+        EncodedEvent {
+            cursor,
+            key: valid.key,
+            name: valid.name.into_boxed_str(),
+            json: valid.json.into_boxed_str(),
+            ws,
+            sse,
+            snapshot_scope: valid.snapshot_scope.map(String::into_boxed_str),
+            traceparent: event.traceparent.as_deref().map(Box::from),
+            stored_at: event.stored_at,
+            received_at: Instant::now(),
+        }
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.cursor.seq
+    }
+
+    /// Bytes this event occupies in a client's queue (the larger of its two frames).
+    pub fn queued_size(&self) -> usize {
+        self.ws.len().max(self.sse.len())
+    }
+}

@@ -1,0 +1,109 @@
+//! The HTTP surface: routes, CORS, health, readiness, metrics, and the one error type.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::state::Edge;
+use crate::transport::{sse, ws};
+
+/// An HTTP error with a message that says what was wrong: `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+/// Every route of the edge.
+pub fn router(edge: Arc<Edge>) -> Router {
+    Router::new()
+        .route("/v1/ws/events", get(ws::handler))
+        .route("/v1/sse/events", get(sse::handler))
+        .route("/v1/health/streaming", get(streaming_health))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/metrics", get(metrics))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(cors(&edge.settings.cors_origins))
+        .with_state(edge)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET])
+        .allow_headers([HeaderName::from_static("last-event-id"), header::CONTENT_TYPE, header::AUTHORIZATION])
+}
+
+async fn readyz(State(edge): State<Arc<Edge>>) -> Response {
+    match edge.readiness() {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why.describe()).into_response(),
+    }
+}
+
+async fn metrics(State(edge): State<Arc<Edge>>) -> Response {
+    edge.metrics.nats_connected.set(i64::from(edge.broker.is_connected()));
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        edge.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The old node's health report, with real figures instead of a hard-coded "healthy".
+async fn streaming_health(State(edge): State<Arc<Edge>>) -> Json<serde_json::Value> {
+    let m = &edge.metrics;
+    let readiness = edge.readiness();
+    let status = match readiness {
+        Ok(()) => "healthy",
+        Err(crate::state::NotReady::Draining) => "draining",
+        Err(_) => "unhealthy",
+    };
+    Json(json!({
+        "status": status,
+        "reason": readiness.err().map(|why| why.describe()),
+        "event_streaming": {
+            "enabled": true,
+            "websocket_enabled": !edge.settings.no_websocket,
+            "sse_enabled": !edge.settings.no_sse,
+        },
+        "metrics": {
+            "events_emitted_total": m.events_emitted.get(),
+            "websocket_connections": m.websocket_connections.get(),
+            "sse_connections": m.sse_connections.get(),
+            "websocket_messages_sent": m.websocket_messages_sent.get(),
+            "sse_messages_sent": m.sse_messages_sent.get(),
+        },
+        "nats": { "connected": edge.broker.is_connected() },
+        "stream": {
+            "cursor": edge.feed.cursor().map(|c| c.to_string()),
+            "consumer_running": edge.feed.is_running(),
+        },
+        "connections": { "open": edge.connections.open(), "max": edge.connections.max() },
+    }))
+}

@@ -1,0 +1,91 @@
+//! Connection accounting: the `--max-connections` cap and the per-transport gauges.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use prometheus::IntGauge;
+
+/// Which transport a connection uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    WebSocket,
+    Sse,
+}
+
+impl Transport {
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::WebSocket => "websocket",
+            Transport::Sse => "sse",
+        }
+    }
+}
+
+/// Counts open connections against the cap.
+pub struct Connections {
+    open: AtomicUsize,
+    max: usize,
+    websocket: IntGauge,
+    sse: IntGauge,
+}
+
+/// One open connection; released on drop.
+pub struct ConnectionGuard {
+    connections: Arc<Connections>,
+    transport: Transport,
+}
+
+impl Connections {
+    pub fn new(max: usize, websocket: IntGauge, sse: IntGauge) -> Connections {
+        Connections { open: AtomicUsize::new(0), max, websocket, sse }
+    }
+
+    /// Takes a slot, or `None` when the edge is at its cap.
+    pub fn try_acquire(self: &Arc<Self>, transport: Transport) -> Option<ConnectionGuard> {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
+            .ok()?;
+        self.gauge(transport).inc();
+        Some(ConnectionGuard { connections: Arc::clone(self), transport })
+    }
+
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    fn gauge(&self, transport: Transport) -> &IntGauge {
+        match transport {
+            Transport::WebSocket => &self.websocket,
+            Transport::Sse => &self.sse,
+        }
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.connections.open.fetch_sub(1, Ordering::AcqRel);
+        self.connections.gauge(self.transport).dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_is_enforced_and_released() {
+        let ws = IntGauge::new("ws", "ws").unwrap();
+        let sse = IntGauge::new("sse", "sse").unwrap();
+        let c = Arc::new(Connections::new(2, ws.clone(), sse.clone()));
+        let a = c.try_acquire(Transport::WebSocket).unwrap();
+        let _b = c.try_acquire(Transport::Sse).unwrap();
+        assert!(c.try_acquire(Transport::Sse).is_none());
+        assert_eq!((ws.get(), sse.get(), c.open()), (1, 1, 2));
+        drop(a);
+        assert!(c.try_acquire(Transport::WebSocket).is_some());
+    }
+}

@@ -1,0 +1,134 @@
+//! Server-sent events: `GET /v1/sse/events`.
+//!
+//! The body streams the pre-encoded SSE frames of each event (not axum's per-client `Sse`
+//! encoder, which would serialize every event once per client), and keep-alives come from the
+//! shared clock (not a timer per connection).
+//!
+//! Browsers treat any non-200 SSE response as final and never reconnect, so a draining or full
+//! edge answers 200 with a `retry:` hint and closes at once; only a request that will not get
+//! better (a bad filter) gets a 400.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use adic_protocol::sse;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use rand::Rng;
+
+use crate::http::ApiError;
+use crate::limits::{ConnectionGuard, Transport};
+use crate::queue::CloseReason;
+use crate::session::{Output, Session};
+use crate::state::Edge;
+
+/// Base of the reconnect hint sent before the edge closes a stream; jitter spreads reconnects.
+const RETRY_BASE_MS: u64 = 1000;
+
+pub async fn handler(
+    State(edge): State<Arc<Edge>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if edge.settings.no_sse {
+        return ApiError::new(StatusCode::NOT_FOUND, "SSE is disabled on this edge; use /v1/ws/events").into_response();
+    }
+    let bad = |message: String| {
+        edge.metrics.client_errors.with_label_values(&["sse"]).inc();
+        ApiError::new(StatusCode::BAD_REQUEST, message).into_response()
+    };
+    let subscription = match super::subscription_from_query(&query) {
+        Ok(s) => s,
+        Err(e) => return bad(e.to_string()),
+    };
+    let heartbeat = match query.get("heartbeat").map(String::as_str) {
+        None | Some("true" | "1" | "") => true,
+        Some("false" | "0") => false,
+        Some(other) => return bad(format!("heartbeat must be true or false, not {other:?}")),
+    };
+    let rejected = |reason: &str| {
+        edge.metrics.connections_rejected.with_label_values(&["sse", reason]).inc();
+        stream_response(Body::from(retry_frame()))
+    };
+    if edge.is_draining() {
+        return rejected("draining");
+    }
+    let Some(guard) = edge.connections.try_acquire(Transport::Sse) else {
+        return rejected("capacity");
+    };
+    let session = Session::start(Arc::clone(&edge), subscription);
+    stream_response(Body::from_stream(body(session, guard, heartbeat)))
+}
+
+fn stream_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+fn retry_frame() -> Bytes {
+    let jitter = rand::rng().random_range(0..RETRY_BASE_MS);
+    Bytes::from(sse::retry_frame(RETRY_BASE_MS + jitter))
+}
+
+struct Stream {
+    session: Session,
+    _guard: ConnectionGuard,
+    heartbeat: bool,
+    done: bool,
+}
+
+fn body(session: Session, guard: ConnectionGuard, heartbeat: bool) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send {
+    let state = Stream { session, _guard: guard, heartbeat, done: false };
+    futures::stream::unfold(state, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        let chunk = s.next_chunk().await;
+        Some((Ok(chunk), s))
+    })
+}
+
+impl Stream {
+    async fn next_chunk(&mut self) -> Bytes {
+        let edge = Arc::clone(self.session.edge());
+        loop {
+            match self.session.next().await {
+                Output::Events => {
+                    let chunk = match self.session.events() {
+                        [one] => one.sse.clone(),
+                        many => {
+                            let mut buf = BytesMut::with_capacity(many.iter().map(|e| e.sse.len()).sum());
+                            for event in many {
+                                buf.extend_from_slice(&event.sse);
+                            }
+                            buf.freeze()
+                        }
+                    };
+                    let n = self.session.delivered();
+                    edge.metrics.sse_messages_sent.inc_by(n as u64);
+                    return chunk;
+                }
+                Output::Tick(now) => {
+                    if self.heartbeat && self.session.idle_since(now) >= edge.settings.sse_heartbeat {
+                        self.session.wrote(now);
+                        return Bytes::from_static(sse::HEARTBEAT.as_bytes());
+                    }
+                }
+                Output::Close(reason) => {
+                    if reason == CloseReason::SlowConsumer {
+                        edge.metrics.slow_consumer_closes.with_label_values(&["sse"]).inc();
+                    }
+                    self.done = true;
+                    return retry_frame();
+                }
+            }
+        }
+    }
+}

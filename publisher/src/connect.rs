@@ -1,0 +1,112 @@
+//! Connecting to NATS: one set of options shared by the publisher and the edge.
+//!
+//! The environment variables are the usual NATS ones (`NATS_URL`, `NATS_CREDS`, …), the same for
+//! every binary of the tier, so one `.env` configures a whole deployment.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::{Client, ConnectOptions};
+
+/// How to reach and authenticate to NATS.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma-separated (e.g. nats://a:4222,nats://b:4222).
+    #[arg(long = "nats-url", env = "NATS_URL", value_delimiter = ',')]
+    pub urls: Vec<String>,
+    /// User name for user/password authentication.
+    #[arg(long = "nats-user", env = "NATS_USER", requires = "password")]
+    pub user: Option<String>,
+    /// Password for user/password authentication.
+    #[arg(long = "nats-password", env = "NATS_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Token authentication.
+    #[arg(long = "nats-token", env = "NATS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Credentials file (JWT + NKey seed).
+    #[arg(long = "nats-creds", env = "NATS_CREDS")]
+    pub creds: Option<PathBuf>,
+    /// CA certificate (PEM) to verify the server with; implies TLS.
+    #[arg(long = "nats-ca", env = "NATS_CA")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; needs --nats-key.
+    #[arg(long = "nats-cert", env = "NATS_CERT", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    #[arg(long = "nats-key", env = "NATS_KEY")]
+    pub key: Option<PathBuf>,
+    /// Require TLS even without a CA or client certificate.
+    #[arg(long = "nats-tls", env = "NATS_TLS")]
+    pub tls: bool,
+}
+
+/// Why a connection could not even be attempted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("no NATS URL given: pass --nats-url or set NATS_URL")]
+    NoUrl,
+    #[error("reading NATS credentials file {path}: {source}")]
+    Creds { path: PathBuf, source: std::io::Error },
+    #[error("bad NATS URL {url:?}: {source}")]
+    Url { url: String, source: std::io::Error },
+    #[error("connecting to NATS: {0}")]
+    Connect(#[from] async_nats::ConnectError),
+}
+
+impl NatsArgs {
+    /// Arguments for one server URL and no authentication.
+    pub fn url(url: impl Into<String>) -> NatsArgs {
+        NatsArgs { urls: vec![url.into()], ..NatsArgs::default() }
+    }
+
+    /// Connects, retrying in the background when NATS is not reachable yet: the returned client
+    /// buffers and reconnects by itself, so callers start at once and report readiness from
+    /// [`Client::connection_state`].
+    pub async fn connect(&self, name: &str) -> Result<Client, ConnectError> {
+        if self.urls.is_empty() {
+            return Err(ConnectError::NoUrl);
+        }
+        let mut options = ConnectOptions::new()
+            .name(name)
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connection_timeout(Duration::from_secs(5))
+            .ping_interval(Duration::from_secs(10))
+            .reconnect_delay_callback(|attempts| {
+                // 100 ms doubling to 5 s: quick after a blip, gentle during an outage.
+                let exp = attempts.min(6) as u32;
+                Duration::from_millis(100 * 2u64.pow(exp)).min(Duration::from_secs(5))
+            });
+        if let (Some(user), Some(password)) = (&self.user, &self.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        if let Some(token) = &self.token {
+            options = options.token(token.clone());
+        }
+        if let Some(path) = &self.creds {
+            options = options
+                .credentials_file(path)
+                .await
+                .map_err(|source| ConnectError::Creds { path: path.clone(), source })?;
+        }
+        if let Some(ca) = &self.ca {
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            options = options.add_client_certificate(cert.clone(), key.clone()).require_tls(true);
+        }
+        if self.tls {
+            options = options.require_tls(true);
+        }
+        let addrs = self
+            .urls
+            .iter()
+            .map(|url| {
+                url.trim()
+                    .parse::<async_nats::ServerAddr>()
+                    .map_err(|source| ConnectError::Url { url: url.clone(), source })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(options.connect(addrs).await?)
+    }
+}

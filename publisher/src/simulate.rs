@@ -1,1 +1,0 @@
-//! Synthetic ADIC node (being written).
