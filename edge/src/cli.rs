@@ -6,21 +6,42 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::broker::nats::NatsBroker;
-use crate::config::{Cli, Command, ServeArgs};
+use crate::config::{Cli, Command, DemoArgs, ServeArgs};
+use crate::demo::{self, DemoSettings};
 use crate::App;
 
 /// Runs a command until `shutdown` resolves.
 pub async fn run(cli: Cli, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args, shutdown).await,
+        Command::Demo(args) => run_demo(args, shutdown).await,
     }
+}
+
+async fn run_demo(args: DemoArgs, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    args.validate()?;
+    let mut edge = args.edge;
+    edge.listen = args.listen;
+    let settings = DemoSettings { edge, speed: args.speed, seed: args.seed, capacity: args.capacity };
+    let app = demo::start(settings).await?;
+    let addr = app.local_addr();
+    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+    let base = format!("http://{host}:{}", addr.port());
+    println!("adic-edge demo: simulated ADIC node, in-memory stream (one machine only, not for production)");
+    println!("  dashboard  {base}/");
+    println!("  SSE        curl -N {base}/v1/sse/events");
+    println!("  WebSocket  ws://{host}:{}/v1/ws/events", addr.port());
+    println!("Ctrl-C stops it.");
+    app.run(shutdown).await
 }
 
 async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     args.validate()?;
+    let mut edge = args.edge;
+    edge.listen = args.listen;
     let client = args.nats.connect("adic-edge").await.context("connecting to NATS")?;
     let broker = NatsBroker::new(client, args.stream);
-    let app = App::build(args.edge, Arc::new(broker)).await?;
+    let app = App::build(edge, Arc::new(broker)).await?;
     tracing::info!(addr = %app.local_addr(), "adic-edge listening");
     app.run(shutdown).await
 }

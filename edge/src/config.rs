@@ -19,12 +19,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve clients from the NATS JetStream event stream.
+    /// Serve clients from the NATS JetStream event stream (production).
     Serve(ServeArgs),
+    /// One process for one machine: the edge on an in-memory stream fed by a simulated node,
+    /// with the live dashboard. No NATS needed.
+    Demo(DemoArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ADIC_EDGE_LISTEN", default_value = "0.0.0.0:9121")]
+    pub listen: SocketAddr,
     #[command(flatten)]
     pub nats: NatsArgs,
     #[command(flatten)]
@@ -33,11 +39,29 @@ pub struct ServeArgs {
     pub edge: EdgeSettings,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ADIC_EDGE_LISTEN", default_value = "127.0.0.1:9121")]
+    pub listen: SocketAddr,
+    /// Time factor of the simulated node: 2 runs it twice as fast.
+    #[arg(long, env = "ADIC_EDGE_DEMO_SPEED", default_value_t = 1.0)]
+    pub speed: f64,
+    /// Seed of the simulated node's choices.
+    #[arg(long, env = "ADIC_EDGE_DEMO_SEED")]
+    pub seed: Option<u64>,
+    /// Events the in-memory stream keeps.
+    #[arg(long, env = "ADIC_EDGE_DEMO_CAPACITY", default_value_t = 100_000)]
+    pub capacity: usize,
+    #[command(flatten)]
+    pub edge: EdgeSettings,
+}
+
 /// Settings of the edge's HTTP side.
 #[derive(Clone, Debug, clap::Args)]
 pub struct EdgeSettings {
-    /// Address to listen on.
-    #[arg(long, env = "ADIC_EDGE_LISTEN", default_value = "0.0.0.0:9121")]
+    /// Set from the command's `--listen`.
+    #[arg(skip = SocketAddr::from(([127, 0, 0, 1], 0)))]
     pub listen: SocketAddr,
     /// Most open client connections (WebSocket + SSE); 0: as many as the open-files limit allows.
     #[arg(long, env = "ADIC_EDGE_MAX_CONNECTIONS", default_value_t = 0)]
@@ -70,6 +94,9 @@ pub struct EdgeSettings {
     /// Disable the SSE endpoint.
     #[arg(long, env = "ADIC_EDGE_NO_SSE")]
     pub no_sse: bool,
+    /// Do not serve the live dashboard at `/`.
+    #[arg(long, env = "ADIC_EDGE_NO_DASHBOARD")]
+    pub no_dashboard: bool,
 }
 
 impl Default for EdgeSettings {
@@ -86,6 +113,7 @@ impl Default for EdgeSettings {
             drain_grace: Duration::from_secs(30),
             no_websocket: false,
             no_sse: false,
+            no_dashboard: false,
         }
     }
 }
@@ -109,8 +137,17 @@ impl ServeArgs {
         anyhow::ensure!(
             !self.nats.urls.is_empty(),
             "no NATS URL: `adic-edge serve` needs --nats-url (or NATS_URL) pointing at the NATS server \
-             that holds the event stream"
+             that holds the event stream. To try the edge on one machine without NATS, run \
+             `adic-edge demo` instead (simulated events, never for production)"
         );
+        self.edge.validate()
+    }
+}
+
+impl DemoArgs {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.speed > 0.0 && self.speed.is_finite(), "--speed must be a positive number");
+        anyhow::ensure!(self.capacity > 0, "--capacity must be above zero");
         self.edge.validate()
     }
 }

@@ -34,7 +34,8 @@ impl IntoResponse for ApiError {
 
 /// Every route of the edge.
 pub fn router(edge: Arc<Edge>) -> Router {
-    Router::new()
+    let router = if edge.settings.no_dashboard { Router::new() } else { crate::dashboard::routes() };
+    router
         .route("/v1/ws/events", get(ws::handler))
         .route("/v1/sse/events", get(sse::handler))
         .route("/v1/health/streaming", get(streaming_health))

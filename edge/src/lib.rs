@@ -27,6 +27,8 @@ pub mod app;
 pub mod broker;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
+pub mod demo;
 pub mod encoded;
 pub mod feed;
 pub mod http;

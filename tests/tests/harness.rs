@@ -136,9 +136,9 @@ async fn cluster_survives_losing_the_stream_leader() -> anyhow::Result<()> {
         killed.elapsed()
     );
 
-    // A follower's stream info says "current" even for a node killed and restarted a moment ago (the
-    // leader had not noticed it was gone), so prove the rejoin by needing it: restart the old leader,
-    // then kill the remaining follower. Publishes can only be acked with the old leader in the quorum.
+    // Stream info calls a follower "current" even right after it was killed and restarted (the
+    // leader had not noticed it was gone), so prove the rejoin by needing it: restart the old
+    // leader, then kill the remaining follower. Now only a quorum with the old leader can ack.
     let restarted = Instant::now();
     cluster.restart(leader).await?;
     let new_leader = stream_leader(&js, "REPLICATED").await?;
@@ -158,15 +158,22 @@ async fn cluster_survives_losing_the_stream_leader() -> anyhow::Result<()> {
 }
 
 /// Publish one message, retrying while the stream elects a new leader or the client fails over.
+///
+/// An attempt that times out may still have been stored, so every attempt carries the same
+/// `Nats-Msg-Id`: the stream drops the duplicates and acks them with the original sequence.
 async fn publish_until_acked(
     js: &jetstream::Context,
     subject: &str,
     limit: Duration,
 ) -> anyhow::Result<u64> {
     let started = Instant::now();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, subject);
     loop {
-        let attempt = timeout(Duration::from_secs(2), async {
-            js.publish(subject.to_owned(), "after".into()).await?.await
+        let attempt = timeout(Duration::from_secs(1), async {
+            js.publish_with_headers(subject.to_owned(), headers.clone(), "once".into())
+                .await?
+                .await
         })
         .await;
         match attempt {

@@ -1,6 +1,6 @@
 //! The broker seam: the only part of the edge that knows where events come from.
 //!
-//! [`nats`] reads the JetStream stream. Everything else in the edge (hub, sessions, transports)
+//! [`nats`] reads the JetStream stream; [`memory`] is the single-process stand-in for the demo. Everything else in the edge (hub, sessions, transports)
 //! sees [`StreamEvent`]s with their stream sequence and the stream's [`StreamIdentity`].
 
 use std::time::SystemTime;
@@ -10,6 +10,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
+pub mod memory;
 pub mod nats;
 
 /// One message of the stream, as stored.

@@ -1,0 +1,15 @@
+# The commands people run; each is a one-liner the README shows too.
+.PHONY: demo test lint fmt e2e
+
+test:
+	cargo test --workspace
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+e2e:
+	cargo test -p adic-tests
