@@ -68,4 +68,3 @@ impl Ord for Entry {
         self.key_cmp(other)
     }
 }
-impl Agenda { pub(super) fn len_debug(&self) -> usize { self.heap.len() } }

@@ -256,4 +256,3 @@ impl Dag {
 fn random_balls(rng: &mut StdRng) -> [u8; AXES.len()] {
     AXES.map(|(_, balls)| rng.random_range(0..balls))
 }
-impl Dag { pub(super) fn len_debug(&self) -> usize { self.messages.len() } }

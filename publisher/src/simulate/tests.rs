@@ -323,18 +323,3 @@ async fn stream_yields_start_events_then_live_ones() {
     assert_eq!(events[0].kind(), Kind::NodeStarted);
     assert!(events.iter().any(|e| e.kind() == Kind::MessageAdded));
 }
-
-#[test]
-fn zz_long() {
-    let mut sim = Simulator::new(SimConfig { speed: 1.0, seed: Some(99) });
-    let t = std::time::Instant::now();
-    let mut n = 0usize;
-    let mut tipmax = 0;
-    for _ in 0..(24 * 3600) {
-        for e in sim.advance(Duration::from_secs(1)) {
-            n += 1;
-            if let Event::TipsUpdated(t) = e { tipmax = tipmax.max(t.count); }
-        }
-    }
-    println!("events {n} in {:?}; dag messages {} agenda {} tipmax {tipmax} height {} k {}", t.elapsed(), sim.node.dag.len_debug(), sim.node.agenda.len_debug(), sim.node.dag.height(), sim.node.params.k());
-}
