@@ -33,7 +33,8 @@ impl App {
     /// Binds the listener, raises the open-files limit, and starts the live feed.
     pub async fn build(settings: EdgeSettings, broker: Arc<dyn Broker>) -> anyhow::Result<App> {
         settings.validate()?;
-        let listener = bind(settings.listen).with_context(|| format!("listening on {}", settings.listen))?;
+        let listener =
+            bind(settings.listen).with_context(|| format!("listening on {}", settings.listen))?;
         let max_connections = match settings.max_connections {
             0 => default_max_connections(),
             n => n,
@@ -43,11 +44,17 @@ impl App {
         tokio::spawn(tick(ticker_tx.clone(), tick_period(&edge.settings)));
         let live = edge.broker.live(None);
         tokio::spawn(feed::run(Arc::clone(&edge), live));
-        Ok(App { listener, edge, _ticker: ticker_tx })
+        Ok(App {
+            listener,
+            edge,
+            _ticker: ticker_tx,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     pub fn edge(&self) -> Arc<Edge> {
@@ -56,7 +63,10 @@ impl App {
 
     /// Serves until `shutdown` resolves, then turns unready, closes every client with
     /// "reconnect elsewhere", and returns once they are gone or the drain grace has passed.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let edge = self.edge;
         let router = http::router(Arc::clone(&edge));
         let drain_edge = Arc::clone(&edge);
@@ -79,7 +89,11 @@ impl App {
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.set_nodelay(true)?;
     socket.bind(addr)?;

@@ -11,21 +11,36 @@ use crate::demo::{self, DemoSettings};
 use crate::App;
 
 /// Runs a command until `shutdown` resolves.
-pub async fn run(cli: Cli, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    cli: Cli,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args, shutdown).await,
-        Command::Demo(args) => run_demo(args, shutdown).await,
+        Command::Serve(args) => serve(*args, shutdown).await,
+        Command::Demo(args) => run_demo(*args, shutdown).await,
     }
 }
 
-async fn run_demo(args: DemoArgs, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+async fn run_demo(
+    args: DemoArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     args.validate()?;
     let mut edge = args.edge;
     edge.listen = args.listen;
-    let settings = DemoSettings { edge, speed: args.speed, seed: args.seed, capacity: args.capacity };
+    let settings = DemoSettings {
+        edge,
+        speed: args.speed,
+        seed: args.seed,
+        capacity: args.capacity,
+    };
     let app = demo::start(settings).await?;
     let addr = app.local_addr();
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
     let base = format!("http://{host}:{}", addr.port());
     println!("adic-edge demo: simulated ADIC node, in-memory stream (one machine only, not for production)");
     println!("  dashboard  {base}/");
@@ -35,11 +50,18 @@ async fn run_demo(args: DemoArgs, shutdown: impl Future<Output = ()> + Send + 's
     app.run(shutdown).await
 }
 
-async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+async fn serve(
+    args: ServeArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     args.validate()?;
     let mut edge = args.edge;
     edge.listen = args.listen;
-    let client = args.nats.connect("adic-edge").await.context("connecting to NATS")?;
+    let client = args
+        .nats
+        .connect("adic-edge")
+        .await
+        .context("connecting to NATS")?;
     let broker = NatsBroker::new(client, args.stream);
     let app = App::build(edge, Arc::new(broker)).await?;
     tracing::info!(addr = %app.local_addr(), "adic-edge listening");

@@ -20,10 +20,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve clients from the NATS JetStream event stream (production).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// One process for one machine: the edge on an in-memory stream fed by a simulated node,
     /// with the live dashboard. No NATS needed.
-    Demo(DemoArgs),
+    Demo(Box<DemoArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,7 +67,12 @@ pub struct EdgeSettings {
     #[arg(long, env = "ADIC_EDGE_MAX_CONNECTIONS", default_value_t = 0)]
     pub max_connections: usize,
     /// Origins allowed by CORS, comma-separated; `*` allows any.
-    #[arg(long, env = "ADIC_EDGE_CORS_ORIGINS", value_delimiter = ',', default_value = "*")]
+    #[arg(
+        long,
+        env = "ADIC_EDGE_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
     pub cors_origins: Vec<String>,
     /// SSE keep-alive comment after this long without an event.
     #[arg(long, env = "ADIC_EDGE_SSE_HEARTBEAT", default_value = "15s", value_parser = humantime::parse_duration)]
@@ -121,12 +126,27 @@ impl Default for EdgeSettings {
 impl EdgeSettings {
     /// Checks the settings; the message says which flag is wrong and why.
     pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(!self.sse_heartbeat.is_zero(), "--sse-heartbeat must be above zero");
+        anyhow::ensure!(
+            !self.sse_heartbeat.is_zero(),
+            "--sse-heartbeat must be above zero"
+        );
         anyhow::ensure!(!self.ws_ping.is_zero(), "--ws-ping must be above zero");
-        anyhow::ensure!(self.client_queue_bytes >= 4096, "--client-queue-bytes must be at least 4096");
-        anyhow::ensure!(self.max_client_message >= 1024, "--max-client-message must be at least 1024");
-        anyhow::ensure!(!self.write_timeout.is_zero(), "--write-timeout must be above zero");
-        anyhow::ensure!(!self.cors_origins.is_empty(), "--cors-origins needs at least one origin or *");
+        anyhow::ensure!(
+            self.client_queue_bytes >= 4096,
+            "--client-queue-bytes must be at least 4096"
+        );
+        anyhow::ensure!(
+            self.max_client_message >= 1024,
+            "--max-client-message must be at least 1024"
+        );
+        anyhow::ensure!(
+            !self.write_timeout.is_zero(),
+            "--write-timeout must be above zero"
+        );
+        anyhow::ensure!(
+            !self.cors_origins.is_empty(),
+            "--cors-origins needs at least one origin or *"
+        );
         Ok(())
     }
 }
@@ -146,7 +166,10 @@ impl ServeArgs {
 
 impl DemoArgs {
     pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(self.speed > 0.0 && self.speed.is_finite(), "--speed must be a positive number");
+        anyhow::ensure!(
+            self.speed > 0.0 && self.speed.is_finite(),
+            "--speed must be a positive number"
+        );
         anyhow::ensure!(self.capacity > 0, "--capacity must be above zero");
         self.edge.validate()
     }

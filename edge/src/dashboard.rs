@@ -15,13 +15,26 @@ const STYLE: &str = include_str!("../dashboard/dashboard.css");
 /// Routes of the dashboard's files.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/", get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response() }))
+        .route(
+            "/",
+            get(|| async {
+                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response()
+            }),
+        )
         .route(
             "/dashboard.js",
-            get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT).into_response() }),
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    SCRIPT,
+                )
+                    .into_response()
+            }),
         )
         .route(
             "/dashboard.css",
-            get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response() }),
+            get(|| async {
+                ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
+            }),
         )
 }

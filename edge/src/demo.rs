@@ -29,7 +29,12 @@ pub struct DemoSettings {
 
 impl Default for DemoSettings {
     fn default() -> Self {
-        DemoSettings { edge: EdgeSettings::default(), speed: 1.0, seed: None, capacity: 100_000 }
+        DemoSettings {
+            edge: EdgeSettings::default(),
+            speed: 1.0,
+            seed: None,
+            capacity: 100_000,
+        }
     }
 }
 
@@ -37,14 +42,21 @@ impl Default for DemoSettings {
 pub async fn start(settings: DemoSettings) -> anyhow::Result<App> {
     let broker = MemoryBroker::new(DEFAULT_PREFIX, settings.capacity);
     let app = App::build(settings.edge, Arc::new(broker.clone())).await?;
-    let config = SimConfig { speed: settings.speed, seed: settings.seed };
+    let config = SimConfig {
+        speed: settings.speed,
+        seed: settings.seed,
+    };
     tokio::spawn(async move {
         let events = simulate::stream(config);
         futures::pin_mut!(events);
         while let Some(event) = events.next().await {
             match serde_json::to_vec(&event) {
                 Ok(json) => {
-                    broker.publish(event.kind().subject(DEFAULT_PREFIX), Bytes::from(json), None);
+                    broker.publish(
+                        event.kind().subject(DEFAULT_PREFIX),
+                        Bytes::from(json),
+                        None,
+                    );
                 }
                 Err(e) => tracing::error!(error = %e, "simulated event did not serialize"),
             }

@@ -30,7 +30,9 @@ pub async fn run(edge: Arc<Edge>, mut live: mpsc::Receiver<LiveItem>) {
             }
             LiveItem::Event(event) => {
                 edge.feed.advanced(event.seq);
-                edge.metrics.stream_sequence.set(i64::try_from(event.seq).unwrap_or(i64::MAX));
+                edge.metrics
+                    .stream_sequence
+                    .set(i64::try_from(event.seq).unwrap_or(i64::MAX));
                 match ValidEvent::parse(&prefix, &event.subject, &event.payload) {
                     Ok(valid) => {
                         let encoded = Arc::new(EncodedEvent::new(epoch, &event, valid));
@@ -38,7 +40,10 @@ pub async fn run(edge: Arc<Edge>, mut live: mpsc::Receiver<LiveItem>) {
                         edge.metrics.events_emitted.inc();
                     }
                     Err(error) => {
-                        edge.metrics.events_dropped.with_label_values(&["malformed"]).inc();
+                        edge.metrics
+                            .events_dropped
+                            .with_label_values(&["malformed"])
+                            .inc();
                         tracing::warn!(seq = event.seq, subject = %event.subject, %error, "dropped a malformed stream message");
                     }
                 }

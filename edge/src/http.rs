@@ -22,7 +22,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into() }
+        ApiError {
+            status,
+            message: message.into(),
+        }
     }
 }
 
@@ -34,7 +37,11 @@ impl IntoResponse for ApiError {
 
 /// Every route of the edge.
 pub fn router(edge: Arc<Edge>) -> Router {
-    let router = if edge.settings.no_dashboard { Router::new() } else { crate::dashboard::routes() };
+    let router = if edge.settings.no_dashboard {
+        Router::new()
+    } else {
+        crate::dashboard::routes()
+    };
     router
         .route("/v1/ws/events", get(ws::handler))
         .route("/v1/sse/events", get(sse::handler))
@@ -57,7 +64,11 @@ fn cors(origins: &[String]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET])
-        .allow_headers([HeaderName::from_static("last-event-id"), header::CONTENT_TYPE, header::AUTHORIZATION])
+        .allow_headers([
+            HeaderName::from_static("last-event-id"),
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+        ])
 }
 
 async fn readyz(State(edge): State<Arc<Edge>>) -> Response {
@@ -68,7 +79,9 @@ async fn readyz(State(edge): State<Arc<Edge>>) -> Response {
 }
 
 async fn metrics(State(edge): State<Arc<Edge>>) -> Response {
-    edge.metrics.nats_connected.set(i64::from(edge.broker.is_connected()));
+    edge.metrics
+        .nats_connected
+        .set(i64::from(edge.broker.is_connected()));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         edge.metrics.render(),

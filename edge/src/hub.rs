@@ -51,7 +51,11 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut subscribers = self.hub.subscribers.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut subscribers = self
+            .hub
+            .subscribers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         subscribers.try_remove(self.key);
     }
 }
@@ -68,12 +72,19 @@ impl Hub {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(Arc::clone(&subscriber));
-        Registration { hub: Arc::clone(self), key, subscriber }
+        Registration {
+            hub: Arc::clone(self),
+            key,
+            subscriber,
+        }
     }
 
     /// Delivers an event to every client whose filter takes it; returns how many.
     pub fn publish(&self, event: &Arc<EncodedEvent>) -> usize {
-        let subscribers = self.subscribers.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let subscribers = self
+            .subscribers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut recipients = 0;
         for (_, subscriber) in subscribers.iter() {
             if subscriber.mask().contains(event.key) && subscriber.queue.push(event) {
@@ -85,7 +96,10 @@ impl Hub {
 
     /// Asks every client to close.
     pub fn close_all(&self, reason: CloseReason) {
-        let subscribers = self.subscribers.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let subscribers = self
+            .subscribers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (_, subscriber) in subscribers.iter() {
             subscriber.queue.close(reason);
         }
@@ -93,7 +107,10 @@ impl Hub {
 
     /// Number of connected clients.
     pub fn len(&self) -> usize {
-        self.subscribers.read().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+        self.subscribers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -37,16 +37,26 @@ pub struct ConnectionGuard {
 
 impl Connections {
     pub fn new(max: usize, websocket: IntGauge, sse: IntGauge) -> Connections {
-        Connections { open: AtomicUsize::new(0), max, websocket, sse }
+        Connections {
+            open: AtomicUsize::new(0),
+            max,
+            websocket,
+            sse,
+        }
     }
 
     /// Takes a slot, or `None` when the edge is at its cap.
     pub fn try_acquire(self: &Arc<Self>, transport: Transport) -> Option<ConnectionGuard> {
         self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
             .ok()?;
         self.gauge(transport).inc();
-        Some(ConnectionGuard { connections: Arc::clone(self), transport })
+        Some(ConnectionGuard {
+            connections: Arc::clone(self),
+            transport,
+        })
     }
 
     pub fn open(&self) -> usize {

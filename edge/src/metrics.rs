@@ -35,17 +35,23 @@ impl Metrics {
         let registry = Registry::new();
         let counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
             c
         };
         let gauge = |name: &str, help: &str| {
             let g = IntGauge::new(name, help).expect("valid metric");
-            registry.register(Box::new(g.clone())).expect("unique metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
             g
         };
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
             c
         };
         let build = IntGauge::with_opts(
@@ -56,24 +62,44 @@ impl Metrics {
         build.set(1);
         registry.register(Box::new(build)).expect("unique metric");
         Metrics {
-            events_emitted: counter("adic_events_emitted_total", "Events received from the stream and fanned out"),
-            websocket_connections: gauge("adic_websocket_connections", "Open WebSocket connections"),
+            events_emitted: counter(
+                "adic_events_emitted_total",
+                "Events received from the stream and fanned out",
+            ),
+            websocket_connections: gauge(
+                "adic_websocket_connections",
+                "Open WebSocket connections",
+            ),
             sse_connections: gauge("adic_sse_connections", "Open SSE connections"),
-            websocket_messages_sent: counter("adic_websocket_messages_sent_total", "Events delivered over WebSocket"),
+            websocket_messages_sent: counter(
+                "adic_websocket_messages_sent_total",
+                "Events delivered over WebSocket",
+            ),
             sse_messages_sent: counter("adic_sse_messages_sent_total", "Events delivered over SSE"),
-            events_dropped: counter_vec("adic_edge_events_dropped_total", "Stream messages not delivered, by reason", &["reason"]),
+            events_dropped: counter_vec(
+                "adic_edge_events_dropped_total",
+                "Stream messages not delivered, by reason",
+                &["reason"],
+            ),
             connections_rejected: counter_vec(
                 "adic_edge_connections_rejected_total",
                 "Connections refused, by transport and reason",
                 &["transport", "reason"],
             ),
-            client_errors: counter_vec("adic_edge_client_errors_total", "Invalid client requests or messages", &["transport"]),
+            client_errors: counter_vec(
+                "adic_edge_client_errors_total",
+                "Invalid client requests or messages",
+                &["transport"],
+            ),
             slow_consumer_closes: counter_vec(
                 "adic_edge_slow_consumer_closes_total",
                 "Clients closed because their queue overflowed",
                 &["transport"],
             ),
-            stream_sequence: gauge("adic_edge_stream_sequence", "Stream sequence of the newest event received"),
+            stream_sequence: gauge(
+                "adic_edge_stream_sequence",
+                "Stream sequence of the newest event received",
+            ),
             nats_connected: gauge("adic_edge_nats_connected", "1 while connected to NATS"),
             registry,
         }

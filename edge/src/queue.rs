@@ -40,12 +40,18 @@ pub struct ClientQueue {
 
 impl ClientQueue {
     pub fn new(max_bytes: usize) -> ClientQueue {
-        ClientQueue { state: Mutex::new(State::default()), notify: Notify::new(), max_bytes }
+        ClientQueue {
+            state: Mutex::new(State::default()),
+            notify: Notify::new(),
+            max_bytes,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock leaves plain data behind; keep serving.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Queues an event; returns false when the client is closing (now or already).

@@ -40,7 +40,9 @@ pub struct Session {
 impl Session {
     /// Joins the hub with a subscription.
     pub fn start(edge: Arc<Edge>, subscription: Subscription) -> Session {
-        let registration = edge.hub.register(subscription.mask(), edge.settings.client_queue_bytes);
+        let registration = edge
+            .hub
+            .register(subscription.mask(), edge.settings.client_queue_bytes);
         let ticker = edge.ticker.clone();
         Session {
             edge,
@@ -124,18 +126,23 @@ impl Session {
             ClientMessage::Subscribe { since: Some(_), .. } => ServerMessage::error(
                 "\"since\" is not supported by this edge: subscribe without it",
             ),
-            ClientMessage::Subscribe { events, since: None } => {
-                match self.subscription.subscribe(&events) {
-                    Ok(()) => {
-                        self.registration.subscriber().set_mask(self.subscription.mask());
-                        ServerMessage::Subscribed { events }
-                    }
-                    Err(e) => ServerMessage::error(e.to_string()),
+            ClientMessage::Subscribe {
+                events,
+                since: None,
+            } => match self.subscription.subscribe(&events) {
+                Ok(()) => {
+                    self.registration
+                        .subscriber()
+                        .set_mask(self.subscription.mask());
+                    ServerMessage::Subscribed { events }
                 }
-            }
+                Err(e) => ServerMessage::error(e.to_string()),
+            },
             ClientMessage::Unsubscribe { events } => match self.subscription.unsubscribe(&events) {
                 Ok(()) => {
-                    self.registration.subscriber().set_mask(self.subscription.mask());
+                    self.registration
+                        .subscriber()
+                        .set_mask(self.subscription.mask());
                     ServerMessage::Unsubscribed { events }
                 }
                 Err(e) => ServerMessage::error(e.to_string()),

@@ -62,7 +62,10 @@ impl FeedStatus {
     /// The cursor of the newest event received, once the feed has started.
     pub fn cursor(&self) -> Option<Cursor> {
         self.is_running().then(|| {
-            Cursor::new(Epoch(self.epoch.load(Ordering::Acquire)), self.last_seq.load(Ordering::Acquire))
+            Cursor::new(
+                Epoch(self.epoch.load(Ordering::Acquire)),
+                self.last_seq.load(Ordering::Acquire),
+            )
         })
     }
 }

@@ -10,7 +10,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_adic-edge");
 
 #[test]
 fn serve_without_nats_refuses_and_names_both_ways_out() {
-    let out = Command::new(BIN).arg("serve").env_remove("NATS_URL").output().unwrap();
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env_remove("NATS_URL")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--nats-url"), "{stderr}");
@@ -19,7 +23,10 @@ fn serve_without_nats_refuses_and_names_both_ways_out() {
 
 #[test]
 fn bad_settings_are_refused_at_startup() {
-    let out = Command::new(BIN).args(["demo", "--speed", "0"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["demo", "--speed", "0"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--speed must be a positive number"));
 }
@@ -49,7 +56,11 @@ async fn demo_prints_its_url_and_streams_live_events() {
         BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .find_map(|line| line.trim().strip_prefix("dashboard").map(|u| u.trim().to_owned()))
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix("dashboard")
+                    .map(|u| u.trim().to_owned())
+            })
     })
     .await
     .unwrap()

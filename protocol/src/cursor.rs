@@ -114,7 +114,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage_with_a_reason() {
-        for bad in ["", "42", "xyz-1", "0a1b2c3d-", "0a1b2c3d--1", "0a1b2c3d-1x", "0a1b2c3-1"] {
+        for bad in [
+            "",
+            "42",
+            "xyz-1",
+            "0a1b2c3d-",
+            "0a1b2c3d--1",
+            "0a1b2c3d-1x",
+            "0a1b2c3-1",
+        ] {
             assert!(bad.parse::<Cursor>().is_err(), "{bad:?} parsed");
         }
     }

@@ -66,7 +66,11 @@ pub struct ValidEvent {
 
 impl ValidEvent {
     /// Validates a payload received on `subject` under `prefix`.
-    pub fn parse(prefix: &str, subject_name: &str, payload: &[u8]) -> Result<ValidEvent, EnvelopeError> {
+    pub fn parse(
+        prefix: &str,
+        subject_name: &str,
+        payload: &[u8],
+    ) -> Result<ValidEvent, EnvelopeError> {
         let (priority, subject_kind) = subject::parse(prefix, subject_name)
             .ok_or_else(|| EnvelopeError::Subject(subject_name.to_owned()))?;
         let value: Value =
@@ -74,7 +78,8 @@ impl ValidEvent {
         let Value::Object(map) = &value else {
             return Err(EnvelopeError::Shape);
         };
-        let (Some(Value::String(variant)), Some(Value::Object(data))) = (map.get("type"), map.get("data"))
+        let (Some(Value::String(variant)), Some(Value::Object(data))) =
+            (map.get("type"), map.get("data"))
         else {
             return Err(EnvelopeError::Shape);
         };
@@ -108,7 +113,10 @@ mod tests {
     fn known_kind_is_recompacted_in_order() {
         let payload = b"{ \"type\": \"TipsUpdated\",\n \"data\": {\"tips\": [\"a\"], \"count\": 1, \"timestamp\": 5} }";
         let ev = ValidEvent::parse(P, "adic.events.high.tips.update", payload).unwrap();
-        assert_eq!(ev.json, r#"{"type":"TipsUpdated","data":{"tips":["a"],"count":1,"timestamp":5}}"#);
+        assert_eq!(
+            ev.json,
+            r#"{"type":"TipsUpdated","data":{"tips":["a"],"count":1,"timestamp":5}}"#
+        );
         assert_eq!(ev.key, EventKey::Known(Kind::TipsUpdated));
         assert_eq!(ev.name, "tips.update");
     }
@@ -131,7 +139,13 @@ mod tests {
     #[test]
     fn malformed_payloads_are_refused() {
         let subject = "adic.events.high.tips.update";
-        for bad in [&b"not json"[..], b"[1,2]", br#"{"type":"TipsUpdated"}"#, br#"{"type":1,"data":{}}"#, br#"{"type":"X","data":[]}"#] {
+        for bad in [
+            &b"not json"[..],
+            b"[1,2]",
+            br#"{"type":"TipsUpdated"}"#,
+            br#"{"type":1,"data":{}}"#,
+            br#"{"type":"X","data":[]}"#,
+        ] {
             assert!(ValidEvent::parse(P, subject, bad).is_err());
         }
         assert!(matches!(

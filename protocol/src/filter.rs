@@ -105,7 +105,8 @@ pub fn parse_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<KindS
         if name.eq_ignore_ascii_case("all") {
             set = KindSet::ALL;
         } else {
-            let kind = Kind::parse(name).ok_or_else(|| FilterError::UnknownName(name.to_owned()))?;
+            let kind =
+                Kind::parse(name).ok_or_else(|| FilterError::UnknownName(name.to_owned()))?;
             set = set.with(kind.into());
         }
     }
@@ -146,7 +147,9 @@ impl Subscription {
         let priority = match priority.map(str::trim) {
             None | Some("") => None,
             Some(p) if p.eq_ignore_ascii_case("all") => None,
-            Some(p) => Some(Priority::parse(p).ok_or_else(|| FilterError::UnknownPriority(p.to_owned()))?),
+            Some(p) => {
+                Some(Priority::parse(p).ok_or_else(|| FilterError::UnknownPriority(p.to_owned()))?)
+            }
         };
         Ok(Subscription { selected, priority })
     }
@@ -174,7 +177,11 @@ impl Subscription {
     pub fn unsubscribe(&mut self, names: &[String]) -> Result<(), FilterError> {
         let remove = parse_names(names.iter().map(String::as_str))?;
         let left = self.selected.minus(remove);
-        self.selected = if left.has_no_known_kind() { KindSet::ALL } else { left };
+        self.selected = if left.has_no_known_kind() {
+            KindSet::ALL
+        } else {
+            left
+        };
         Ok(())
     }
 }
@@ -210,8 +217,12 @@ mod tests {
 
     #[test]
     fn priority_is_anded() {
-        let s = Subscription::from_query(Some("tips.update,diversity.update"), Some("MEDIUM")).unwrap();
-        assert_eq!(s.mask().kinds().collect::<Vec<_>>(), vec![Kind::DiversityUpdated]);
+        let s =
+            Subscription::from_query(Some("tips.update,diversity.update"), Some("MEDIUM")).unwrap();
+        assert_eq!(
+            s.mask().kinds().collect::<Vec<_>>(),
+            vec![Kind::DiversityUpdated]
+        );
         let low = Subscription::from_query(None, Some("low")).unwrap();
         assert_eq!(low.mask().kinds().count(), 5);
         assert!(low.mask().contains(EventKey::Unknown(Priority::Low)));
@@ -234,11 +245,17 @@ mod tests {
     fn subscribe_narrows_then_adds_and_unsubscribe_restores_all() {
         let mut s = Subscription::default();
         s.subscribe(&names(&["tips.update"])).unwrap();
-        assert_eq!(s.mask().kinds().collect::<Vec<_>>(), vec![Kind::TipsUpdated]);
+        assert_eq!(
+            s.mask().kinds().collect::<Vec<_>>(),
+            vec![Kind::TipsUpdated]
+        );
         s.subscribe(&names(&["MessageAdded"])).unwrap();
         assert_eq!(s.mask().kinds().count(), 2);
         s.unsubscribe(&names(&["tips.update"])).unwrap();
-        assert_eq!(s.mask().kinds().collect::<Vec<_>>(), vec![Kind::MessageAdded]);
+        assert_eq!(
+            s.mask().kinds().collect::<Vec<_>>(),
+            vec![Kind::MessageAdded]
+        );
         s.unsubscribe(&names(&["message.new"])).unwrap();
         assert_eq!(s.mask(), KindSet::ALL);
     }

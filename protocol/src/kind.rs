@@ -124,7 +124,11 @@ mod tests {
         assert_eq!(Kind::COUNT, 54);
         let count = |p| Kind::all().filter(|k| k.priority() == p).count();
         assert_eq!(
-            (count(Priority::High), count(Priority::Medium), count(Priority::Low)),
+            (
+                count(Priority::High),
+                count(Priority::Medium),
+                count(Priority::Low)
+            ),
             (32, 17, 5)
         );
         assert_eq!(Kind::all().filter(|k| k.is_snapshot()).count(), 7);

@@ -44,17 +44,26 @@ pub fn retry_frame(millis: u64) -> String {
 
 /// `event: gap` with the [`Gap`] object as data.
 pub fn gap_frame(gap: &Gap) -> String {
-    notice(GAP_EVENT, &serde_json::to_string(gap).expect("gap serializes"))
+    notice(
+        GAP_EVENT,
+        &serde_json::to_string(gap).expect("gap serializes"),
+    )
 }
 
 /// `event: reset` with the [`Reset`] object as data.
 pub fn reset_frame(reset: &Reset) -> String {
-    notice(RESET_EVENT, &serde_json::to_string(reset).expect("reset serializes"))
+    notice(
+        RESET_EVENT,
+        &serde_json::to_string(reset).expect("reset serializes"),
+    )
 }
 
 /// `event: error` with `{"message": ...}`: a refused request, sent before the stream closes.
 pub fn error_frame(message: &str) -> String {
-    notice("error", &serde_json::json!({ "message": message }).to_string())
+    notice(
+        "error",
+        &serde_json::json!({ "message": message }).to_string(),
+    )
 }
 
 fn notice(name: &str, data: &str) -> String {
@@ -73,10 +82,16 @@ mod tests {
             event_frame("tips.update", Some(&c), "{}"),
             "event: tips.update\nid: 000000ab-3\ndata: {}\n\n"
         );
-        assert_eq!(event_frame("tips.update", None, "{}"), "event: tips.update\ndata: {}\n\n");
+        assert_eq!(
+            event_frame("tips.update", None, "{}"),
+            "event: tips.update\ndata: {}\n\n"
+        );
         assert_eq!(progress_frame(&c), "id: 000000ab-3\n\n");
         assert_eq!(retry_frame(1500), "retry: 1500\n\n");
-        let gap = Gap { requested: c, first_available: Cursor::new(Epoch(0xab), 10) };
+        let gap = Gap {
+            requested: c,
+            first_available: Cursor::new(Epoch(0xab), 10),
+        };
         assert_eq!(
             gap_frame(&gap),
             "event: gap\ndata: {\"requested\":\"000000ab-3\",\"first_available\":\"000000ab-10\"}\n\n"

@@ -11,8 +11,13 @@ use crate::Cursor;
 pub enum ClientMessage {
     /// Narrow (first time on an all-events connection) or add to the subscription.
     /// `since` is accepted on the first Subscribe only.
-    Subscribe { events: Vec<String>, since: Option<String> },
-    Unsubscribe { events: Vec<String> },
+    Subscribe {
+        events: Vec<String>,
+        since: Option<String>,
+    },
+    Unsubscribe {
+        events: Vec<String>,
+    },
     Ping,
 }
 
@@ -50,7 +55,11 @@ impl ClientMessage {
                 .and_then(Value::as_array)
                 .ok_or(ClientMessageError::Events(what))?
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or(ClientMessageError::Events(what)))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or(ClientMessageError::Events(what))
+                })
                 .collect()
         };
         match ty {
@@ -60,9 +69,14 @@ impl ClientMessage {
                     Some(Value::String(s)) => Some(s.clone()),
                     Some(_) => return Err(ClientMessageError::Since),
                 };
-                Ok(ClientMessage::Subscribe { events: events("Subscribe")?, since })
+                Ok(ClientMessage::Subscribe {
+                    events: events("Subscribe")?,
+                    since,
+                })
             }
-            "Unsubscribe" => Ok(ClientMessage::Unsubscribe { events: events("Unsubscribe")? }),
+            "Unsubscribe" => Ok(ClientMessage::Unsubscribe {
+                events: events("Unsubscribe")?,
+            }),
             "Ping" => Ok(ClientMessage::Ping),
             other => Err(ClientMessageError::UnknownType(other.to_owned())),
         }
@@ -73,21 +87,33 @@ impl ClientMessage {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum ServerMessage {
-    Subscribed { events: Vec<String> },
-    Unsubscribed { events: Vec<String> },
+    Subscribed {
+        events: Vec<String>,
+    },
+    Unsubscribed {
+        events: Vec<String>,
+    },
     Pong,
-    Error { message: String },
+    Error {
+        message: String,
+    },
     /// Current value of a snapshot kind, sent on connect when asked; carries no cursor.
-    Snapshot { event: Box<RawValue> },
+    Snapshot {
+        event: Box<RawValue>,
+    },
     /// The stream moved past events this client filters out: store `id` as the cursor.
-    Progress { id: Cursor },
+    Progress {
+        id: Cursor,
+    },
     Gap(Gap),
     Reset(Reset),
 }
 
 impl ServerMessage {
     pub fn error(message: impl Into<String>) -> ServerMessage {
-        ServerMessage::Error { message: message.into() }
+        ServerMessage::Error {
+            message: message.into(),
+        }
     }
 
     /// The JSON text of the message.
@@ -154,7 +180,10 @@ pub mod close {
     /// Finds `resume=<cursor>` in a close reason.
     pub fn resume_from_reason(reason: &str) -> Option<crate::Cursor> {
         let (_, rest) = reason.split_once("resume=")?;
-        rest.split(|c: char| c == ';' || c.is_whitespace()).next()?.parse().ok()
+        rest.split(|c: char| c == ';' || c.is_whitespace())
+            .next()?
+            .parse()
+            .ok()
     }
 }
 
@@ -167,19 +196,31 @@ mod tests {
     fn parses_contract_messages() {
         assert_eq!(
             ClientMessage::parse(r#"{"type":"Subscribe","events":["tips.update"],"extra":1}"#),
-            Ok(ClientMessage::Subscribe { events: vec!["tips.update".into()], since: None })
+            Ok(ClientMessage::Subscribe {
+                events: vec!["tips.update".into()],
+                since: None
+            })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"Unsubscribe","events":[]}"#),
             Ok(ClientMessage::Unsubscribe { events: vec![] })
         );
-        assert_eq!(ClientMessage::parse(r#"{"type":"Ping"}"#), Ok(ClientMessage::Ping));
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"Ping"}"#),
+            Ok(ClientMessage::Ping)
+        );
     }
 
     #[test]
     fn explains_bad_messages() {
-        assert!(matches!(ClientMessage::parse("{"), Err(ClientMessageError::Json(_))));
-        assert_eq!(ClientMessage::parse(r#"{"events":[]}"#), Err(ClientMessageError::NoType));
+        assert!(matches!(
+            ClientMessage::parse("{"),
+            Err(ClientMessageError::Json(_))
+        ));
+        assert_eq!(
+            ClientMessage::parse(r#"{"events":[]}"#),
+            Err(ClientMessageError::NoType)
+        );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"Dance"}"#),
             Err(ClientMessageError::UnknownType("Dance".into()))
@@ -203,21 +244,41 @@ mod tests {
             r#"{"type":"Progress","id":"00000001-7"}"#
         );
         assert_eq!(
-            ServerMessage::Gap(Gap { requested: c, first_available: Cursor::new(Epoch(1), 9) }).to_json(),
+            ServerMessage::Gap(Gap {
+                requested: c,
+                first_available: Cursor::new(Epoch(1), 9)
+            })
+            .to_json(),
             r#"{"type":"Gap","requested":"00000001-7","first_available":"00000001-9"}"#
         );
         assert_eq!(
-            ServerMessage::Reset(Reset { current: c, reason: "stream recreated".into() }).to_json(),
+            ServerMessage::Reset(Reset {
+                current: c,
+                reason: "stream recreated".into()
+            })
+            .to_json(),
             r#"{"type":"Reset","current":"00000001-7","reason":"stream recreated"}"#
         );
         assert_eq!(
-            ServerMessage::Subscribed { events: vec!["tips.update".into()] }.to_json(),
+            ServerMessage::Subscribed {
+                events: vec!["tips.update".into()]
+            }
+            .to_json(),
             r#"{"type":"Subscribed","events":["tips.update"]}"#
         );
-        assert_eq!(ServerMessage::error("bad").to_json(), r#"{"type":"Error","message":"bad"}"#);
-        assert_eq!(event_frame(&c, r#"{"type":"X","data":{}}"#), r#"{"type":"Event","id":"00000001-7","event":{"type":"X","data":{}}}"#);
+        assert_eq!(
+            ServerMessage::error("bad").to_json(),
+            r#"{"type":"Error","message":"bad"}"#
+        );
+        assert_eq!(
+            event_frame(&c, r#"{"type":"X","data":{}}"#),
+            r#"{"type":"Event","id":"00000001-7","event":{"type":"X","data":{}}}"#
+        );
         let raw = RawValue::from_string(r#"{"type":"X","data":{}}"#.into()).unwrap();
-        assert_eq!(ServerMessage::Snapshot { event: raw }.to_json(), snapshot_frame(r#"{"type":"X","data":{}}"#));
+        assert_eq!(
+            ServerMessage::Snapshot { event: raw }.to_json(),
+            snapshot_frame(r#"{"type":"X","data":{}}"#)
+        );
     }
 
     #[test]

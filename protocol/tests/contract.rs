@@ -27,13 +27,20 @@ fn read(path: &std::path::Path) -> Value {
 }
 
 fn catalog() -> Vec<Value> {
-    read(&catalog_path())["kinds"].as_array().expect("kinds array").clone()
+    read(&catalog_path())["kinds"]
+        .as_array()
+        .expect("kinds array")
+        .clone()
 }
 
 #[test]
 fn kept_copy_matches_the_shared_contract() {
     let copy = read(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kinds.json"));
-    assert_eq!(read(&catalog_path()), copy, "protocol/tests/kinds.json is out of date");
+    assert_eq!(
+        read(&catalog_path()),
+        copy,
+        "protocol/tests/kinds.json is out of date"
+    );
 }
 
 #[test]
@@ -54,9 +61,16 @@ fn every_kind_matches_the_catalog() {
         assert_eq!(Kind::parse(kind.name()), Some(kind));
         let priority = Priority::parse(entry["priority"].as_str().unwrap()).unwrap();
         assert_eq!(kind.priority(), priority, "{variant}");
-        let class = if entry["class"] == "snapshot" { Class::Snapshot } else { Class::Log };
+        let class = if entry["class"] == "snapshot" {
+            Class::Snapshot
+        } else {
+            Class::Log
+        };
         assert_eq!(kind.class(), class, "{variant}");
-        assert_eq!(kind.subject(DEFAULT_PREFIX), entry["subject"].as_str().unwrap());
+        assert_eq!(
+            kind.subject(DEFAULT_PREFIX),
+            entry["subject"].as_str().unwrap()
+        );
     }
 }
 

@@ -69,7 +69,9 @@ impl Target {
             buffer: self.buffer,
             msg_id_prefix: None,
         };
-        Publisher::connect(&self.nats, config).await.context("connecting to NATS")
+        Publisher::connect(&self.nats, config)
+            .await
+            .context("connecting to NATS")
     }
 }
 
@@ -77,9 +79,19 @@ impl Target {
 pub async fn run(cli: Cli, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
     let (publisher, work) = match cli.command {
         Command::Simulate(args) => {
-            anyhow::ensure!(args.speed > 0.0 && args.speed.is_finite(), "--speed must be a positive number");
+            anyhow::ensure!(
+                args.speed > 0.0 && args.speed.is_finite(),
+                "--speed must be a positive number"
+            );
             let publisher = args.target.publisher().await?;
-            let work = simulate_into(publisher.clone(), SimConfig { speed: args.speed, seed: args.seed }, args.count);
+            let work = simulate_into(
+                publisher.clone(),
+                SimConfig {
+                    speed: args.speed,
+                    seed: args.seed,
+                },
+                args.count,
+            );
             (publisher, futures::future::Either::Left(work))
         }
         Command::Publish(args) => {
@@ -92,8 +104,14 @@ pub async fn run(cli: Cli, shutdown: impl std::future::Future<Output = ()>) -> a
         result = work => result?,
         () = shutdown => tracing::info!("shutting down"),
     }
-    if tokio::time::timeout(Duration::from_secs(10), publisher.flush()).await.is_err() {
-        tracing::warn!(buffered = publisher.stats().buffered, "NATS did not take every buffered event within 10 s");
+    if tokio::time::timeout(Duration::from_secs(10), publisher.flush())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            buffered = publisher.stats().buffered,
+            "NATS did not take every buffered event within 10 s"
+        );
     }
     let stats = publisher.stats();
     tracing::info!(?stats, "publisher stopped");
@@ -107,7 +125,11 @@ pub async fn run(cli: Cli, shutdown: impl std::future::Future<Output = ()>) -> a
     Ok(())
 }
 
-async fn simulate_into(publisher: Publisher, config: SimConfig, count: Option<u64>) -> anyhow::Result<()> {
+async fn simulate_into(
+    publisher: Publisher,
+    config: SimConfig,
+    count: Option<u64>,
+) -> anyhow::Result<()> {
     let events = simulate::stream(config).take(count.map_or(usize::MAX, |n| n as usize));
     futures::pin_mut!(events);
     let mut report = tokio::time::interval(Duration::from_secs(10));
@@ -161,8 +183,9 @@ fn parse_line(prefix: &str, line: &str) -> anyhow::Result<(Kind, Bytes)> {
         .get("type")
         .and_then(|t| t.as_str().map(str::to_owned))
         .context("expected an event object {\"type\": ..., \"data\": {...}}")?;
-    let kind = Kind::from_variant(&variant)
-        .with_context(|| format!("unknown event type {variant:?}: use a variant name such as \"TipsUpdated\""))?;
+    let kind = Kind::from_variant(&variant).with_context(|| {
+        format!("unknown event type {variant:?}: use a variant name such as \"TipsUpdated\"")
+    })?;
     let event = ValidEvent::parse(prefix, &kind.subject(prefix), line.as_bytes())?;
     Ok((kind, Bytes::from(event.json)))
 }
@@ -179,7 +202,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(kind, Kind::MessageAdded);
-        assert_eq!(&json[..], br#"{"type":"MessageAdded","data":{"message_id":"ab","depth":1,"timestamp":1}}"#);
+        assert_eq!(
+            &json[..],
+            br#"{"type":"MessageAdded","data":{"message_id":"ab","depth":1,"timestamp":1}}"#
+        );
         assert!(parse_line("adic.events", "nope").is_err());
         assert!(parse_line("adic.events", r#"{"type":"Nope","data":{}}"#).is_err());
         assert!(parse_line("adic.events", r#"{"type":"MessageAdded"}"#).is_err());

@@ -46,7 +46,10 @@ pub enum ConnectError {
     #[error("no NATS URL given: pass --nats-url or set NATS_URL")]
     NoUrl,
     #[error("reading NATS credentials file {path}: {source}")]
-    Creds { path: PathBuf, source: std::io::Error },
+    Creds {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("bad NATS URL {url:?}: {source}")]
     Url { url: String, source: std::io::Error },
     #[error("connecting to NATS: {0}")]
@@ -56,7 +59,10 @@ pub enum ConnectError {
 impl NatsArgs {
     /// Arguments for one server URL and no authentication.
     pub fn url(url: impl Into<String>) -> NatsArgs {
-        NatsArgs { urls: vec![url.into()], ..NatsArgs::default() }
+        NatsArgs {
+            urls: vec![url.into()],
+            ..NatsArgs::default()
+        }
     }
 
     /// Connects, retrying in the background when NATS is not reachable yet: the returned client
@@ -84,16 +90,22 @@ impl NatsArgs {
             options = options.token(token.clone());
         }
         if let Some(path) = &self.creds {
-            options = options
-                .credentials_file(path)
-                .await
-                .map_err(|source| ConnectError::Creds { path: path.clone(), source })?;
+            options =
+                options
+                    .credentials_file(path)
+                    .await
+                    .map_err(|source| ConnectError::Creds {
+                        path: path.clone(),
+                        source,
+                    })?;
         }
         if let Some(ca) = &self.ca {
             options = options.add_root_certificates(ca.clone()).require_tls(true);
         }
         if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
-            options = options.add_client_certificate(cert.clone(), key.clone()).require_tls(true);
+            options = options
+                .add_client_certificate(cert.clone(), key.clone())
+                .require_tls(true);
         }
         if self.tls {
             options = options.require_tls(true);
@@ -104,7 +116,10 @@ impl NatsArgs {
             .map(|url| {
                 url.trim()
                     .parse::<async_nats::ServerAddr>()
-                    .map_err(|source| ConnectError::Url { url: url.clone(), source })
+                    .map_err(|source| ConnectError::Url {
+                        url: url.clone(),
+                        source,
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(options.connect(addrs).await?)

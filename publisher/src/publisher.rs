@@ -34,7 +34,11 @@ pub struct PublisherConfig {
 
 impl Default for PublisherConfig {
     fn default() -> Self {
-        PublisherConfig { stream: StreamSettings::default(), buffer: 100_000, msg_id_prefix: None }
+        PublisherConfig {
+            stream: StreamSettings::default(),
+            buffer: 100_000,
+            msg_id_prefix: None,
+        }
     }
 }
 
@@ -107,7 +111,10 @@ pub struct Publisher {
 
 impl Publisher {
     /// Connects to NATS (retrying in the background while it is away) and starts publishing.
-    pub async fn connect(nats: &NatsArgs, config: PublisherConfig) -> Result<Publisher, ConnectError> {
+    pub async fn connect(
+        nats: &NatsArgs,
+        config: PublisherConfig,
+    ) -> Result<Publisher, ConnectError> {
         let client = nats.connect("adic-publisher").await?;
         Ok(Publisher::start(client, config))
     }
@@ -152,14 +159,25 @@ impl Publisher {
         }
         let n = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let msg_id = format!("{}-{n}", self.shared.msg_id_prefix);
-        let outgoing = Outgoing { subject, payload, headers, msg_id };
+        let outgoing = Outgoing {
+            subject,
+            payload,
+            headers,
+            msg_id,
+        };
         match self.tx.try_send(outgoing) {
             Ok(()) => {
-                self.shared.counters.published.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .counters
+                    .published
+                    .fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.shared.counters.dropped_full.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .counters
+                    .dropped_full
+                    .fetch_add(1, Ordering::Relaxed);
                 Err(PublishError::BufferFull(self.shared.capacity))
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(PublishError::Closed),
@@ -227,7 +245,9 @@ async fn drain(
                     if ack.duplicate {
                         counters.duplicates.fetch_add(1, Ordering::Relaxed);
                     }
-                    counters.last_sequence.fetch_max(ack.sequence, Ordering::Relaxed);
+                    counters
+                        .last_sequence
+                        .fetch_max(ack.sequence, Ordering::Relaxed);
                     break;
                 }
                 Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {

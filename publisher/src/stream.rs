@@ -26,7 +26,11 @@ pub struct StreamSettings {
     #[arg(long = "stream-max-bytes", env = "ADIC_STREAM_MAX_BYTES", default_value_t = 1 << 30, allow_negative_numbers = true)]
     pub max_bytes: i64,
     /// Replicas of the stream (1, or 3 on a NATS cluster).
-    #[arg(long = "stream-replicas", env = "ADIC_STREAM_REPLICAS", default_value_t = 1)]
+    #[arg(
+        long = "stream-replicas",
+        env = "ADIC_STREAM_REPLICAS",
+        default_value_t = 1
+    )]
     pub replicas: usize,
     /// Window in which a retried publish with the same message id is stored once.
     #[arg(long = "stream-duplicate-window", env = "ADIC_STREAM_DUPLICATE_WINDOW", default_value = "2m", value_parser = humantime::parse_duration)]
@@ -50,15 +54,25 @@ impl Default for StreamSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     #[error("looking up stream {name}: {source}")]
-    Get { name: String, source: jetstream::context::GetStreamError },
+    Get {
+        name: String,
+        source: jetstream::context::GetStreamError,
+    },
     #[error("creating stream {name}: {source}")]
-    Create { name: String, source: jetstream::context::CreateStreamError },
+    Create {
+        name: String,
+        source: jetstream::context::CreateStreamError,
+    },
 }
 
 impl StreamSettings {
     /// Settings for a stream name and subject prefix, other limits at their defaults.
     pub fn named(name: impl Into<String>, prefix: impl Into<String>) -> StreamSettings {
-        StreamSettings { name: name.into(), prefix: prefix.into(), ..StreamSettings::default() }
+        StreamSettings {
+            name: name.into(),
+            prefix: prefix.into(),
+            ..StreamSettings::default()
+        }
     }
 
     /// The subject filter of the stream: `<prefix>.>`.
@@ -107,11 +121,20 @@ impl StreamSettings {
                     Err(e) if e.to_string().contains("already in use") => js
                         .get_stream(&self.name)
                         .await
-                        .map_err(|source| StreamError::Get { name: self.name.clone(), source }),
-                    Err(source) => Err(StreamError::Create { name: self.name.clone(), source }),
+                        .map_err(|source| StreamError::Get {
+                            name: self.name.clone(),
+                            source,
+                        }),
+                    Err(source) => Err(StreamError::Create {
+                        name: self.name.clone(),
+                        source,
+                    }),
                 }
             }
-            Err(source) => Err(StreamError::Get { name: self.name.clone(), source }),
+            Err(source) => Err(StreamError::Get {
+                name: self.name.clone(),
+                source,
+            }),
         }
     }
 
@@ -124,10 +147,26 @@ impl StreamSettings {
                 out.push(format!("{what}: stream has {have}, configured {want}"));
             }
         };
-        check("subjects", format!("{:?}", existing.subjects), format!("{:?}", wanted.subjects));
-        check("max_age", format!("{:?}", existing.max_age), format!("{:?}", wanted.max_age));
-        check("max_bytes", existing.max_bytes.to_string(), wanted.max_bytes.to_string());
-        check("replicas", existing.num_replicas.to_string(), wanted.num_replicas.to_string());
+        check(
+            "subjects",
+            format!("{:?}", existing.subjects),
+            format!("{:?}", wanted.subjects),
+        );
+        check(
+            "max_age",
+            format!("{:?}", existing.max_age),
+            format!("{:?}", wanted.max_age),
+        );
+        check(
+            "max_bytes",
+            existing.max_bytes.to_string(),
+            wanted.max_bytes.to_string(),
+        );
+        check(
+            "replicas",
+            existing.num_replicas.to_string(),
+            wanted.num_replicas.to_string(),
+        );
         check(
             "duplicate_window",
             format!("{:?}", existing.duplicate_window),

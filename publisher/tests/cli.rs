@@ -28,10 +28,18 @@ async fn stored(nats: &TestNats, count: usize) -> Vec<(String, String)> {
         .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
         .await
         .unwrap();
-    let mut messages = consumer.fetch().max_messages(count + 1).messages().await.unwrap();
+    let mut messages = consumer
+        .fetch()
+        .max_messages(count + 1)
+        .messages()
+        .await
+        .unwrap();
     let mut out = Vec::new();
     while let Some(Ok(m)) = messages.next().await {
-        out.push((m.subject.to_string(), String::from_utf8(m.payload.to_vec()).unwrap()));
+        out.push((
+            m.subject.to_string(),
+            String::from_utf8(m.payload.to_vec()).unwrap(),
+        ));
     }
     out
 }
@@ -53,12 +61,23 @@ async fn publish_reads_json_lines_and_reports_bad_ones() {
         "{\"type\":\"NoSuchKind\",\"data\":{}}\n",
         "{\"type\": \"TipsUpdated\", \"data\": {\"tips\": [\"a1\"], \"count\": 1, \"timestamp\": 2}}\n",
     );
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 2: not JSON"), "{stderr}");
-    assert!(stderr.contains("line 4: unknown event type \"NoSuchKind\""), "{stderr}");
+    assert!(
+        stderr.contains("line 4: unknown event type \"NoSuchKind\""),
+        "{stderr}"
+    );
     assert!(stderr.contains("published 2 events (2 acked"), "{stderr}");
 
     let messages = stored(&nats, 2).await;
@@ -68,11 +87,13 @@ async fn publish_reads_json_lines_and_reports_bad_ones() {
         vec![
             (
                 format!("{prefix}.high.message.new"),
-                r#"{"type":"MessageAdded","data":{"message_id":"a1","depth":1,"timestamp":1}}"#.to_owned()
+                r#"{"type":"MessageAdded","data":{"message_id":"a1","depth":1,"timestamp":1}}"#
+                    .to_owned()
             ),
             (
                 format!("{prefix}.high.tips.update"),
-                r#"{"type":"TipsUpdated","data":{"tips":["a1"],"count":1,"timestamp":2}}"#.to_owned()
+                r#"{"type":"TipsUpdated","data":{"tips":["a1"],"count":1,"timestamp":2}}"#
+                    .to_owned()
             ),
         ]
     );
@@ -81,15 +102,24 @@ async fn publish_reads_json_lines_and_reports_bad_ones() {
 #[tokio::test]
 async fn simulate_publishes_contract_events_on_their_subjects() {
     let nats = TestNats::start().await.unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(60), tokio::process::Command::new(BIN).arg("simulate").args(target(&nats)).args(["--speed", "100", "--count", "200", "--seed", "7"]).stderr(Stdio::null()).status())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(BIN)
+            .arg("simulate")
+            .args(target(&nats))
+            .args(["--speed", "100", "--count", "200", "--seed", "7"])
+            .stderr(Stdio::null())
+            .status(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert!(status.success());
     let messages = stored(&nats, 200).await;
     assert_eq!(messages.len(), 200);
     for (subject, payload) in messages {
-        let event: adic_protocol::Event = serde_json::from_str(&payload).unwrap_or_else(|e| panic!("{payload}: {e}"));
+        let event: adic_protocol::Event =
+            serde_json::from_str(&payload).unwrap_or_else(|e| panic!("{payload}: {e}"));
         assert_eq!(subject, event.kind().subject(nats.prefix()));
     }
 }

@@ -12,7 +12,8 @@ use tokio_tungstenite::tungstenite::Message;
 /// How long a test waits for one expected message.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A WebSocket client.
 pub struct WsClient {
@@ -57,9 +58,13 @@ impl WsClient {
             match message {
                 None => return Ok(WsItem::Close(None)),
                 Some(Err(e)) => bail!("websocket error: {e}"),
-                Some(Ok(Message::Text(t))) => return Ok(WsItem::Json(serde_json::from_str(t.as_str())?)),
+                Some(Ok(Message::Text(t))) => {
+                    return Ok(WsItem::Json(serde_json::from_str(t.as_str())?))
+                }
                 Some(Ok(Message::Close(frame))) => {
-                    return Ok(WsItem::Close(frame.map(|f| (u16::from(f.code), f.reason.to_string()))))
+                    return Ok(WsItem::Close(
+                        frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+                    ))
                 }
                 Some(Ok(_)) => {}
             }
@@ -114,7 +119,9 @@ impl SseClient {
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
-        let response = tokio::time::timeout(WAIT, request.send()).await.context("SSE connect timed out")??;
+        let response = tokio::time::timeout(WAIT, request.send())
+            .await
+            .context("SSE connect timed out")??;
         Ok(SseClient {
             status: response.status().as_u16(),
             headers: response.headers().clone(),
@@ -130,7 +137,10 @@ impl SseClient {
                 let raw: String = self.buffer.drain(..end + 2).collect();
                 return Ok(Some(parse_frame(&raw)));
             }
-            match tokio::time::timeout(WAIT, self.body.next()).await.context("no SSE frame within the wait")? {
+            match tokio::time::timeout(WAIT, self.body.next())
+                .await
+                .context("no SSE frame within the wait")?
+            {
                 Some(chunk) => self.buffer.push_str(std::str::from_utf8(&chunk?)?),
                 None => return Ok(None),
             }
@@ -156,7 +166,9 @@ fn parse_frame(raw: &str) -> SseFrame {
             frame.comments.push(comment.trim().to_owned());
             continue;
         }
-        let (field, value) = line.split_once(':').map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
+        let (field, value) = line
+            .split_once(':')
+            .map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
         match field {
             "event" => frame.event = Some(value.to_owned()),
             "id" => frame.id = Some(value.to_owned()),
@@ -170,5 +182,8 @@ fn parse_frame(raw: &str) -> SseFrame {
 
 /// Parses a cursor's sequence (`<epoch>-<seq>`).
 pub fn seq_of(cursor: &str) -> u64 {
-    cursor.parse::<adic_protocol::Cursor>().expect("a cursor").seq
+    cursor
+        .parse::<adic_protocol::Cursor>()
+        .expect("a cursor")
+        .seq
 }

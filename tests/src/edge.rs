@@ -43,7 +43,11 @@ impl TestEdge {
     }
 
     /// Starts an edge without waiting for readiness.
-    pub async fn spawn(url: &str, stream: StreamSettings, mut settings: EdgeSettings) -> anyhow::Result<TestEdge> {
+    pub async fn spawn(
+        url: &str,
+        stream: StreamSettings,
+        mut settings: EdgeSettings,
+    ) -> anyhow::Result<TestEdge> {
         settings.listen = "127.0.0.1:0".parse()?;
         let client = NatsArgs::url(url).connect("adic-edge-test").await?;
         let app = App::build(settings, Arc::new(NatsBroker::new(client, stream))).await?;
@@ -53,7 +57,12 @@ impl TestEdge {
         let task = tokio::spawn(app.run(async {
             let _ = stopped.await;
         }));
-        Ok(TestEdge { addr, edge, stop: Some(stop), task: Some(task) })
+        Ok(TestEdge {
+            addr,
+            edge,
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 
     pub async fn wait_ready(&self) -> anyhow::Result<()> {

@@ -24,7 +24,10 @@ pub fn samples() -> Vec<(Kind, String)> {
 }
 
 async fn publisher(nats: &TestNats) -> Publisher {
-    let config = PublisherConfig { stream: stream_settings(nats), ..PublisherConfig::default() };
+    let config = PublisherConfig {
+        stream: stream_settings(nats),
+        ..PublisherConfig::default()
+    };
     Publisher::start(nats.client().await.unwrap(), config)
 }
 
@@ -58,7 +61,11 @@ async fn every_kind_reaches_ws_and_sse_in_contract_json() {
         let frame = sse.next_event().await.unwrap();
         assert_eq!(frame.event.as_deref(), Some(kind.name()));
         assert_eq!(frame.data.as_deref(), Some(json.as_str()), "SSE {kind}");
-        assert_eq!(frame.id.as_deref(), Some(id.as_str()), "SSE and WS cursors agree");
+        assert_eq!(
+            frame.id.as_deref(),
+            Some(id.as_str()),
+            "SSE and WS cursors agree"
+        );
         last_sse = seq_of(frame.id.as_deref().unwrap());
     }
     assert_eq!(last_ws, last_sse);
@@ -77,7 +84,10 @@ async fn two_edges_give_identical_events_and_cursors() {
     }
     publisher.flush().await;
     for _ in 0..20 {
-        assert_eq!(wa.next_event().await.unwrap(), wb.next_event().await.unwrap());
+        assert_eq!(
+            wa.next_event().await.unwrap(),
+            wb.next_event().await.unwrap()
+        );
     }
 }
 
@@ -90,7 +100,11 @@ async fn a_plain_nats_publish_on_the_documented_subject_is_delivered() {
     let js = async_nats::jetstream::new(client);
     let subject = Kind::MessageAdded.subject(nats.prefix());
     let json = r#"{"type":"MessageAdded","data":{"message_id":"ab","depth":3,"timestamp":5}}"#;
-    js.publish(subject, json.into()).await.unwrap().await.unwrap();
+    js.publish(subject, json.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     let (_, event) = ws.next_event().await.unwrap();
     assert_eq!(event.to_string(), json);
 }

@@ -15,16 +15,25 @@ struct Stream {
 
 impl Stream {
     async fn new(nats: &TestNats) -> Stream {
-        Stream { js: async_nats::jetstream::new(nats.client().await.unwrap()), prefix: nats.prefix().to_owned() }
+        Stream {
+            js: async_nats::jetstream::new(nats.client().await.unwrap()),
+            prefix: nats.prefix().to_owned(),
+        }
     }
 
     async fn raw(&self, subject: String, payload: String) {
-        self.js.publish(subject, payload.into()).await.unwrap().await.unwrap();
+        self.js
+            .publish(subject, payload.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
     }
 
     /// Publishes an event of `kind` whose data carries `tag`, so tests can tell events apart.
     async fn kind(&self, kind: Kind, tag: &str) -> String {
-        let json = json!({"type": kind.variant(), "data": {"tag": tag, "timestamp": 1}}).to_string();
+        let json =
+            json!({"type": kind.variant(), "data": {"tag": tag, "timestamp": 1}}).to_string();
         self.raw(kind.subject(&self.prefix), json.clone()).await;
         json
     }
@@ -38,12 +47,25 @@ fn tag(event: &Value) -> &str {
 async fn filters_by_priority_and_both_name_forms() {
     let nats = TestNats::start().await.unwrap();
     let edge = TestEdge::start(&nats).await.unwrap();
-    let mut dotted = WsClient::connect(&edge.ws("?events=tips.update")).await.unwrap();
-    let mut variant = WsClient::connect(&edge.ws("?events=TipsUpdated")).await.unwrap();
-    let mut medium = WsClient::connect(&edge.ws("?priority=MEDIUM")).await.unwrap();
-    let mut anded = WsClient::connect(&edge.ws("?events=tips.update,diversity.update&priority=medium")).await.unwrap();
-    let mut sse_variant = SseClient::connect(&edge.sse("?events=TipsUpdated")).await.unwrap();
-    let mut sse_low = SseClient::connect(&edge.sse("?priority=low")).await.unwrap();
+    let mut dotted = WsClient::connect(&edge.ws("?events=tips.update"))
+        .await
+        .unwrap();
+    let mut variant = WsClient::connect(&edge.ws("?events=TipsUpdated"))
+        .await
+        .unwrap();
+    let mut medium = WsClient::connect(&edge.ws("?priority=MEDIUM"))
+        .await
+        .unwrap();
+    let mut anded =
+        WsClient::connect(&edge.ws("?events=tips.update,diversity.update&priority=medium"))
+            .await
+            .unwrap();
+    let mut sse_variant = SseClient::connect(&edge.sse("?events=TipsUpdated"))
+        .await
+        .unwrap();
+    let mut sse_low = SseClient::connect(&edge.sse("?priority=low"))
+        .await
+        .unwrap();
 
     let stream = Stream::new(&nats).await;
     stream.kind(Kind::MessageAdded, "excluded-high").await;
@@ -75,32 +97,51 @@ async fn subscribe_and_unsubscribe_follow_the_contract() {
     let mut ws = WsClient::connect(&edge.ws("")).await.unwrap();
 
     // On an all-events connection, Subscribe narrows.
-    ws.send_json(&json!({"type": "Subscribe", "events": ["tips.update"]})).await.unwrap();
-    assert_eq!(ws.next_json().await.unwrap(), json!({"type": "Subscribed", "events": ["tips.update"]}));
+    ws.send_json(&json!({"type": "Subscribe", "events": ["tips.update"]}))
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.next_json().await.unwrap(),
+        json!({"type": "Subscribed", "events": ["tips.update"]})
+    );
     stream.kind(Kind::MessageAdded, "no").await;
     stream.kind(Kind::TipsUpdated, "t1").await;
     assert_eq!(tag(&ws.next_event().await.unwrap().1), "t1");
 
     // Later Subscribes add (variant names work too).
-    ws.send_json(&json!({"type": "Subscribe", "events": ["MessageAdded"]})).await.unwrap();
+    ws.send_json(&json!({"type": "Subscribe", "events": ["MessageAdded"]}))
+        .await
+        .unwrap();
     assert_eq!(ws.next_json().await.unwrap()["type"], "Subscribed");
     stream.kind(Kind::MessageAdded, "m1").await;
     assert_eq!(tag(&ws.next_event().await.unwrap().1), "m1");
 
     // Unsubscribe removes; emptying the set puts back everything.
-    ws.send_json(&json!({"type": "Unsubscribe", "events": ["tips.update"]})).await.unwrap();
-    assert_eq!(ws.next_json().await.unwrap(), json!({"type": "Unsubscribed", "events": ["tips.update"]}));
+    ws.send_json(&json!({"type": "Unsubscribe", "events": ["tips.update"]}))
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.next_json().await.unwrap(),
+        json!({"type": "Unsubscribed", "events": ["tips.update"]})
+    );
     stream.kind(Kind::TipsUpdated, "no").await;
     stream.kind(Kind::MessageAdded, "m2").await;
     assert_eq!(tag(&ws.next_event().await.unwrap().1), "m2");
-    ws.send_json(&json!({"type": "Unsubscribe", "events": ["message.new"]})).await.unwrap();
+    ws.send_json(&json!({"type": "Unsubscribe", "events": ["message.new"]}))
+        .await
+        .unwrap();
     assert_eq!(ws.next_json().await.unwrap()["type"], "Unsubscribed");
     stream.kind(Kind::NodeStarted, "everything").await;
     assert_eq!(tag(&ws.next_event().await.unwrap().1), "everything");
 
     // Subscribe(["all"]) means everything, not nothing.
-    let mut narrow = WsClient::connect(&edge.ws("?events=tips.update")).await.unwrap();
-    narrow.send_json(&json!({"type": "Subscribe", "events": ["all"]})).await.unwrap();
+    let mut narrow = WsClient::connect(&edge.ws("?events=tips.update"))
+        .await
+        .unwrap();
+    narrow
+        .send_json(&json!({"type": "Subscribe", "events": ["all"]}))
+        .await
+        .unwrap();
     assert_eq!(narrow.next_json().await.unwrap()["type"], "Subscribed");
     stream.kind(Kind::GenesisLoaded, "all").await;
     assert_eq!(tag(&narrow.next_event().await.unwrap().1), "all");
@@ -108,7 +149,10 @@ async fn subscribe_and_unsubscribe_follow_the_contract() {
     // `events=` (present, empty) receives nothing until it subscribes.
     let mut nothing = WsClient::connect(&edge.ws("?events=")).await.unwrap();
     stream.kind(Kind::TipsUpdated, "no").await;
-    nothing.send_json(&json!({"type": "Subscribe", "events": ["node.started"]})).await.unwrap();
+    nothing
+        .send_json(&json!({"type": "Subscribe", "events": ["node.started"]}))
+        .await
+        .unwrap();
     assert_eq!(nothing.next_json().await.unwrap()["type"], "Subscribed");
     stream.kind(Kind::NodeStarted, "first").await;
     assert_eq!(tag(&nothing.next_event().await.unwrap().1), "first");
@@ -120,12 +164,19 @@ async fn unknown_kinds_pass_through_to_all_and_their_priority() {
     let edge = TestEdge::start(&nats).await.unwrap();
     let mut all = WsClient::connect(&edge.ws("")).await.unwrap();
     let mut low = WsClient::connect(&edge.ws("?priority=low")).await.unwrap();
-    let mut named = WsClient::connect(&edge.ws("?events=node.started")).await.unwrap();
+    let mut named = WsClient::connect(&edge.ws("?events=node.started"))
+        .await
+        .unwrap();
     let mut sse = SseClient::connect(&edge.sse("")).await.unwrap();
     let stream = Stream::new(&nats).await;
 
     let future = json!({"type": "FutureThing", "data": {"tag": "future", "new_field": [1, 2], "timestamp": 9}, "extra": true});
-    stream.raw(format!("{}.low.future.thing", nats.prefix()), future.to_string()).await;
+    stream
+        .raw(
+            format!("{}.low.future.thing", nats.prefix()),
+            future.to_string(),
+        )
+        .await;
     stream.kind(Kind::NodeStarted, "sentinel").await;
 
     assert_eq!(all.next_event().await.unwrap().1, future);
@@ -143,12 +194,22 @@ async fn malformed_payloads_are_dropped_and_counted() {
     let mut ws = WsClient::connect(&edge.ws("")).await.unwrap();
     let stream = Stream::new(&nats).await;
     let subject = Kind::TipsUpdated.subject(nats.prefix());
-    for bad in ["not json", "[1,2]", r#"{"type":"TipsUpdated"}"#, r#"{"data":{}}"#] {
+    for bad in [
+        "not json",
+        "[1,2]",
+        r#"{"type":"TipsUpdated"}"#,
+        r#"{"data":{}}"#,
+    ] {
         stream.raw(subject.clone(), bad.to_owned()).await;
     }
     stream.kind(Kind::TipsUpdated, "good").await;
     assert_eq!(tag(&ws.next_event().await.unwrap().1), "good");
-    let metrics = reqwest::get(edge.http("/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(edge.http("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains("adic_edge_events_dropped_total{reason=\"malformed\"} 4"),
         "{metrics}"
@@ -162,7 +223,9 @@ async fn multi_line_payloads_are_sent_compact() {
     let mut sse = SseClient::connect(&edge.sse("")).await.unwrap();
     let stream = Stream::new(&nats).await;
     let pretty = "{\n  \"type\": \"NodeStarted\",\n  \"data\": {\"node_id\": \"n\", \"version\": \"1\", \"timestamp\": 2}\n}";
-    stream.raw(Kind::NodeStarted.subject(nats.prefix()), pretty.to_owned()).await;
+    stream
+        .raw(Kind::NodeStarted.subject(nats.prefix()), pretty.to_owned())
+        .await;
     let frame = sse.next_event().await.unwrap();
     assert_eq!(
         frame.data.as_deref(),

@@ -13,7 +13,10 @@ use adic_tests::wait_until;
 use serde_json::{json, Value};
 
 async fn status(url: &str) -> u16 {
-    reqwest::get(url).await.map(|r| r.status().as_u16()).unwrap_or(0)
+    reqwest::get(url)
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
 }
 
 fn numbered(n: u64) -> String {
@@ -27,20 +30,39 @@ async fn readiness_follows_nats_going_away_and_coming_back() {
     let edge = TestEdge::start(&nats).await.unwrap();
     assert_eq!(status(&edge.http("/readyz")).await, 200);
     nats.stop().await;
-    wait_until(Duration::from_secs(15), || async { status(&edge.http("/readyz")).await == 503 }).await.unwrap();
-    let health: Value = reqwest::get(edge.http("/v1/health/streaming")).await.unwrap().json().await.unwrap();
+    wait_until(Duration::from_secs(15), || async {
+        status(&edge.http("/readyz")).await == 503
+    })
+    .await
+    .unwrap();
+    let health: Value = reqwest::get(edge.http("/v1/health/streaming"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "unhealthy");
     assert_eq!(health["nats"]["connected"], false);
-    assert_eq!(status(&edge.http("/healthz")).await, 200, "liveness does not depend on NATS");
+    assert_eq!(
+        status(&edge.http("/healthz")).await,
+        200,
+        "liveness does not depend on NATS"
+    );
     nats.restart().await.unwrap();
-    wait_until(Duration::from_secs(20), || async { status(&edge.http("/readyz")).await == 200 }).await.unwrap();
+    wait_until(Duration::from_secs(20), || async {
+        status(&edge.http("/readyz")).await == 200
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
 async fn an_edge_started_before_nats_becomes_ready_when_nats_comes() {
     let mut nats = TestNats::start().await.unwrap();
     nats.stop().await;
-    let edge = TestEdge::spawn(&nats.url(), stream_settings(&nats), EdgeSettings::default()).await.unwrap();
+    let edge = TestEdge::spawn(&nats.url(), stream_settings(&nats), EdgeSettings::default())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(status(&edge.http("/readyz")).await, 503);
     nats.restart().await.unwrap();
@@ -53,23 +75,34 @@ async fn a_restarted_nats_server_loses_no_event_for_a_connected_client() {
     let edge = TestEdge::start(&nats).await.unwrap();
     let mut ws = WsClient::connect(&edge.ws("")).await.unwrap();
     let mut sse = SseClient::connect(&edge.sse("")).await.unwrap();
-    let config = PublisherConfig { stream: stream_settings(&nats), ..PublisherConfig::default() };
+    let config = PublisherConfig {
+        stream: stream_settings(&nats),
+        ..PublisherConfig::default()
+    };
     let publisher = Publisher::start(nats.client().await.unwrap(), config);
 
     for n in 1..=50 {
-        publisher.publish_json(Kind::MessageAdded, numbered(n).into()).unwrap();
+        publisher
+            .publish_json(Kind::MessageAdded, numbered(n).into())
+            .unwrap();
     }
     publisher.flush().await;
     nats.stop().await;
     // Published while NATS is away: buffered by the publisher.
     for n in 51..=100 {
-        publisher.publish_json(Kind::MessageAdded, numbered(n).into()).unwrap();
+        publisher
+            .publish_json(Kind::MessageAdded, numbered(n).into())
+            .unwrap();
     }
     nats.restart().await.unwrap();
     for n in 101..=150 {
-        publisher.publish_json(Kind::MessageAdded, numbered(n).into()).unwrap();
+        publisher
+            .publish_json(Kind::MessageAdded, numbered(n).into())
+            .unwrap();
     }
-    tokio::time::timeout(Duration::from_secs(30), publisher.flush()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), publisher.flush())
+        .await
+        .unwrap();
 
     let mut last = 0;
     for n in 1..=150u64 {
@@ -86,7 +119,10 @@ async fn a_restarted_nats_server_loses_no_event_for_a_connected_client() {
 #[tokio::test]
 async fn over_the_connection_cap_ws_gets_503_and_sse_a_retry() {
     let nats = TestNats::start().await.unwrap();
-    let settings = EdgeSettings { max_connections: 2, ..EdgeSettings::default() };
+    let settings = EdgeSettings {
+        max_connections: 2,
+        ..EdgeSettings::default()
+    };
     let edge = TestEdge::start_with(&nats, settings).await.unwrap();
     let _a = WsClient::connect(&edge.ws("")).await.unwrap();
     let _b = SseClient::connect(&edge.sse("")).await.unwrap();
@@ -94,27 +130,49 @@ async fn over_the_connection_cap_ws_gets_503_and_sse_a_retry() {
     let message = refused.err().expect("third connection refused").to_string();
     assert!(message.contains("503"), "{message}");
     let mut sse = SseClient::connect(&edge.sse("")).await.unwrap();
-    assert_eq!(sse.status, 200, "browsers never retry a non-200 SSE response");
+    assert_eq!(
+        sse.status, 200,
+        "browsers never retry a non-200 SSE response"
+    );
     let frame = sse.next_frame().await.unwrap().unwrap();
-    assert!(frame.retry.is_some_and(|ms| (1000..2000).contains(&ms)), "{frame:?}");
-    assert_eq!(sse.next_frame().await.unwrap(), None, "closed right after the hint");
+    assert!(
+        frame.retry.is_some_and(|ms| (1000..2000).contains(&ms)),
+        "{frame:?}"
+    );
+    assert_eq!(
+        sse.next_frame().await.unwrap(),
+        None,
+        "closed right after the hint"
+    );
 }
 
 #[tokio::test]
 async fn sse_heartbeats_come_when_idle_and_can_be_turned_off() {
     let nats = TestNats::start().await.unwrap();
-    let settings = EdgeSettings { sse_heartbeat: Duration::from_millis(300), ..EdgeSettings::default() };
+    let settings = EdgeSettings {
+        sse_heartbeat: Duration::from_millis(300),
+        ..EdgeSettings::default()
+    };
     let edge = TestEdge::start_with(&nats, settings).await.unwrap();
     let mut sse = SseClient::connect(&edge.sse("")).await.unwrap();
     let frame = sse.next_frame().await.unwrap().unwrap();
     assert_eq!(frame.comments, vec!["heartbeat".to_owned()]);
 
-    let mut quiet = SseClient::connect(&edge.sse("?heartbeat=false")).await.unwrap();
+    let mut quiet = SseClient::connect(&edge.sse("?heartbeat=false"))
+        .await
+        .unwrap();
     // Proof of silence: the first thing on the quiet stream is an event published after several
     // heartbeat periods.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let js = async_nats::jetstream::new(nats.client().await.unwrap());
-    js.publish(Kind::MessageAdded.subject(nats.prefix()), numbered(1).into()).await.unwrap().await.unwrap();
+    js.publish(
+        Kind::MessageAdded.subject(nats.prefix()),
+        numbered(1).into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
     let first = quiet.next_frame().await.unwrap().unwrap();
     assert_eq!(first.event.as_deref(), Some("message.new"), "{first:?}");
 }
@@ -127,22 +185,42 @@ async fn health_and_metrics_report_real_figures() {
     let mut sse = SseClient::connect(&edge.sse("")).await.unwrap();
     let js = async_nats::jetstream::new(nats.client().await.unwrap());
     for n in 1..=3 {
-        js.publish(Kind::MessageAdded.subject(nats.prefix()), numbered(n).into()).await.unwrap().await.unwrap();
+        js.publish(
+            Kind::MessageAdded.subject(nats.prefix()),
+            numbered(n).into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     }
     for _ in 0..3 {
         ws.next_event().await.unwrap();
         sse.next_event().await.unwrap();
     }
-    let health: Value = reqwest::get(edge.http("/v1/health/streaming")).await.unwrap().json().await.unwrap();
+    let health: Value = reqwest::get(edge.http("/v1/health/streaming"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "healthy");
-    assert_eq!(health["event_streaming"], json!({"enabled": true, "websocket_enabled": true, "sse_enabled": true}));
+    assert_eq!(
+        health["event_streaming"],
+        json!({"enabled": true, "websocket_enabled": true, "sse_enabled": true})
+    );
     assert_eq!(health["metrics"]["events_emitted_total"], 3);
     assert_eq!(health["metrics"]["websocket_connections"], 1);
     assert_eq!(health["metrics"]["sse_connections"], 1);
     assert_eq!(health["metrics"]["websocket_messages_sent"], 3);
     assert_eq!(health["metrics"]["sse_messages_sent"], 3);
     for path in ["/metrics", "/v1/metrics"] {
-        let text = reqwest::get(edge.http(path)).await.unwrap().text().await.unwrap();
+        let text = reqwest::get(edge.http(path))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         for line in [
             "adic_events_emitted_total 3",
             "adic_websocket_connections 1",
@@ -151,7 +229,10 @@ async fn health_and_metrics_report_real_figures() {
             "adic_sse_messages_sent_total 3",
             "adic_edge_nats_connected 1",
         ] {
-            assert!(text.lines().any(|l| l == line), "{path} lacks {line:?}:\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "{path} lacks {line:?}:\n{text}"
+            );
         }
     }
 }

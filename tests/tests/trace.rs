@@ -21,18 +21,29 @@ async fn traceparent_travels_in_the_nats_headers() {
     let _default = tracing::subscriber::set_default(subscriber);
 
     let nats = TestNats::start().await.unwrap();
-    let config = PublisherConfig { stream: stream_settings(&nats), ..PublisherConfig::default() };
+    let config = PublisherConfig {
+        stream: stream_settings(&nats),
+        ..PublisherConfig::default()
+    };
     let publisher = Publisher::start(nats.client().await.unwrap(), config);
     let span = tracing::info_span!("node emits");
     let trace_id = span.context().span().span_context().trace_id();
     assert_ne!(trace_id, opentelemetry::trace::TraceId::INVALID);
     {
         let _entered = span.enter();
-        let event = Event::NodeStarted(NodeStarted { node_id: "n1".into(), version: "1".into(), timestamp: 1 });
+        let event = Event::NodeStarted(NodeStarted {
+            node_id: "n1".into(),
+            version: "1".into(),
+            timestamp: 1,
+        });
         publisher.publish(&event).unwrap();
     }
     // One event published outside any span carries no trace context.
-    let untraced = Event::NodeStarted(NodeStarted { node_id: "n2".into(), version: "1".into(), timestamp: 2 });
+    let untraced = Event::NodeStarted(NodeStarted {
+        node_id: "n2".into(),
+        version: "1".into(),
+        timestamp: 2,
+    });
     publisher.publish(&untraced).unwrap();
     publisher.flush().await;
 
@@ -40,13 +51,20 @@ async fn traceparent_travels_in_the_nats_headers() {
     let mut live = broker.live(Some(1));
     let mut received = Vec::new();
     while received.len() < 2 {
-        match tokio::time::timeout(Duration::from_secs(10), live.recv()).await.unwrap().unwrap() {
+        match tokio::time::timeout(Duration::from_secs(10), live.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
             LiveItem::Event(event) => received.push(event),
             LiveItem::Started(_) | LiveItem::Reset(_) => {}
         }
     }
     let traceparent = received[0].traceparent.clone().expect("traceparent header");
-    assert!(traceparent.starts_with(&format!("00-{trace_id}-")), "{traceparent}");
+    assert!(
+        traceparent.starts_with(&format!("00-{trace_id}-")),
+        "{traceparent}"
+    );
     assert!(adic_publisher::trace::is_valid_traceparent(&traceparent));
     assert_eq!(received[1].traceparent, None);
 }

@@ -63,11 +63,19 @@ impl MemoryBroker {
     }
 
     fn log(&self) -> MutexGuard<'_, Log> {
-        self.inner.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Appends an event and returns its sequence.
-    pub fn publish(&self, subject: impl Into<String>, payload: Bytes, traceparent: Option<String>) -> u64 {
+    pub fn publish(
+        &self,
+        subject: impl Into<String>,
+        payload: Bytes,
+        traceparent: Option<String>,
+    ) -> u64 {
         let subject = subject.into();
         let mut log = self.log();
         let seq = log.last_seq + 1;
@@ -103,7 +111,11 @@ impl MemoryBroker {
 
     fn identity_now(&self) -> StreamIdentity {
         let log = self.log();
-        StreamIdentity { epoch: self.inner.epoch, first_seq: log.first_seq, last_seq: log.last_seq }
+        StreamIdentity {
+            epoch: self.inner.epoch,
+            first_seq: log.first_seq,
+            last_seq: log.last_seq,
+        }
     }
 }
 
@@ -133,14 +145,23 @@ impl Broker for MemoryBroker {
         rx
     }
 
-    fn read_range(&self, from_seq: u64, max: usize) -> BoxFuture<'_, Result<Vec<StreamEvent>, BrokerError>> {
+    fn read_range(
+        &self,
+        from_seq: u64,
+        max: usize,
+    ) -> BoxFuture<'_, Result<Vec<StreamEvent>, BrokerError>> {
         Box::pin(async move { Ok(self.range(from_seq, max)) })
     }
 
-    fn last_value<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Option<StreamEvent>, BrokerError>> {
+    fn last_value<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StreamEvent>, BrokerError>> {
         Box::pin(async move {
             let log = self.log();
-            let Some(&seq) = log.last_by_subject.get(subject) else { return Ok(None) };
+            let Some(&seq) = log.last_by_subject.get(subject) else {
+                return Ok(None);
+            };
             let index = usize::try_from(seq - log.first_seq).unwrap_or(usize::MAX);
             Ok(log.events.get(index).cloned())
         })
@@ -167,16 +188,46 @@ mod tests {
     async fn sequences_ranges_and_last_values() {
         let broker = MemoryBroker::new("adic.events", 3);
         for n in 1..=5u64 {
-            let subject = if n % 2 == 0 { "adic.events.high.a" } else { "adic.events.high.b" };
+            let subject = if n % 2 == 0 {
+                "adic.events.high.a"
+            } else {
+                "adic.events.high.b"
+            };
             assert_eq!(broker.publish(subject, Bytes::from(n.to_string()), None), n);
         }
         let id = broker.identity().await.unwrap();
         assert_eq!((id.first_seq, id.last_seq), (3, 5));
-        let seqs: Vec<u64> = broker.read_range(1, 10).await.unwrap().iter().map(|e| e.seq).collect();
+        let seqs: Vec<u64> = broker
+            .read_range(1, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
         assert_eq!(seqs, vec![3, 4, 5]);
-        assert_eq!(broker.last_value("adic.events.high.a").await.unwrap().unwrap().seq, 4);
-        assert_eq!(broker.last_value("adic.events.high.b").await.unwrap().unwrap().seq, 5);
-        assert!(broker.last_value("adic.events.high.c").await.unwrap().is_none());
+        assert_eq!(
+            broker
+                .last_value("adic.events.high.a")
+                .await
+                .unwrap()
+                .unwrap()
+                .seq,
+            4
+        );
+        assert_eq!(
+            broker
+                .last_value("adic.events.high.b")
+                .await
+                .unwrap()
+                .unwrap()
+                .seq,
+            5
+        );
+        assert!(broker
+            .last_value("adic.events.high.c")
+            .await
+            .unwrap()
+            .is_none());
     }
 
     #[tokio::test]

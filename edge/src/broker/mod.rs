@@ -63,10 +63,17 @@ pub trait Broker: Send + Sync + 'static {
     fn live(&self, from_seq: Option<u64>) -> mpsc::Receiver<LiveItem>;
 
     /// Reads up to `max` events starting at `from_seq`, in order.
-    fn read_range(&self, from_seq: u64, max: usize) -> BoxFuture<'_, Result<Vec<StreamEvent>, BrokerError>>;
+    fn read_range(
+        &self,
+        from_seq: u64,
+        max: usize,
+    ) -> BoxFuture<'_, Result<Vec<StreamEvent>, BrokerError>>;
 
     /// The newest event stored on `subject`, if any.
-    fn last_value<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Option<StreamEvent>, BrokerError>>;
+    fn last_value<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StreamEvent>, BrokerError>>;
 
     /// The stream's identity and bounds now.
     fn identity(&self) -> BoxFuture<'_, Result<StreamIdentity, BrokerError>>;

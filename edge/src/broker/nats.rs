@@ -39,7 +39,11 @@ pub struct NatsBroker {
 impl NatsBroker {
     pub fn new(client: async_nats::Client, settings: StreamSettings) -> NatsBroker {
         let js = jetstream::new(client.clone());
-        NatsBroker { client, js, settings }
+        NatsBroker {
+            client,
+            js,
+            settings,
+        }
     }
 
     async fn stream(&self) -> Result<stream::Stream, BrokerError> {
@@ -90,12 +94,18 @@ impl Broker for NatsBroker {
         rx
     }
 
-    fn read_range(&self, from_seq: u64, max: usize) -> BoxFuture<'_, Result<Vec<StreamEvent>, BrokerError>> {
+    fn read_range(
+        &self,
+        from_seq: u64,
+        max: usize,
+    ) -> BoxFuture<'_, Result<Vec<StreamEvent>, BrokerError>> {
         Box::pin(async move {
             let stream = self.stream().await?;
             let consumer = stream
                 .create_consumer(consumer::pull::Config {
-                    deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from_seq.max(1) },
+                    deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                        start_sequence: from_seq.max(1),
+                    },
                     ack_policy: consumer::AckPolicy::None,
                     inactive_threshold: Duration::from_secs(30),
                     memory_storage: true,
@@ -106,7 +116,12 @@ impl Broker for NatsBroker {
                 .map_err(unavailable)?;
             let name = consumer.cached_info().name.clone();
             let mut out = Vec::with_capacity(max.min(1024));
-            let mut batch = consumer.fetch().max_messages(max).messages().await.map_err(unavailable)?;
+            let mut batch = consumer
+                .fetch()
+                .max_messages(max)
+                .messages()
+                .await
+                .map_err(unavailable)?;
             while let Some(message) = batch.next().await {
                 let message = message.map_err(unavailable)?;
                 if let Some(event) = from_message(&message) {
@@ -119,7 +134,10 @@ impl Broker for NatsBroker {
         })
     }
 
-    fn last_value<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Option<StreamEvent>, BrokerError>> {
+    fn last_value<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StreamEvent>, BrokerError>> {
         Box::pin(async move {
             let stream = self.stream().await?;
             match stream.direct_get_last_for_subject(subject).await {
@@ -227,7 +245,9 @@ async fn start_consumer(
         .create_consumer(consumer::push::OrderedConfig {
             deliver_subject: broker.client.new_inbox(),
             filter_subject: broker.settings.subjects(),
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: start.max(1) },
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start.max(1),
+            },
             ..Default::default()
         })
         .await

@@ -29,18 +29,33 @@ pub async fn handler(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if edge.settings.no_websocket {
-        return (StatusCode::NOT_FOUND, "WebSocket is disabled on this edge; use /v1/sse/events").into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            "WebSocket is disabled on this edge; use /v1/sse/events",
+        )
+            .into_response();
     }
     let rejected = |reason: &str| {
-        edge.metrics.connections_rejected.with_label_values(&["websocket", reason]).inc();
+        edge.metrics
+            .connections_rejected
+            .with_label_values(&["websocket", reason])
+            .inc();
     };
     if edge.is_draining() {
         rejected("draining");
-        return (StatusCode::SERVICE_UNAVAILABLE, "edge is draining; connect to another edge").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "edge is draining; connect to another edge",
+        )
+            .into_response();
     }
     let Some(guard) = edge.connections.try_acquire(Transport::WebSocket) else {
         rejected("capacity");
-        return (StatusCode::SERVICE_UNAVAILABLE, "edge is at its connection limit").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "edge is at its connection limit",
+        )
+            .into_response();
     };
     let max_message = edge.settings.max_client_message;
     let subscription = super::subscription_from_query(&query);
@@ -56,7 +71,10 @@ pub async fn handler(
                 Err(e) => {
                     // A browser cannot read an HTTP error body from a failed upgrade, so the
                     // reason goes over the socket, then a policy close.
-                    edge.metrics.client_errors.with_label_values(&["websocket"]).inc();
+                    edge.metrics
+                        .client_errors
+                        .with_label_values(&["websocket"])
+                        .inc();
                     refuse(socket, &e.to_string()).await;
                 }
             }
@@ -73,7 +91,10 @@ fn text(message: &ServerMessage) -> Message {
 }
 
 fn close_frame(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }
 
 /// The connection's loop: client messages in, session output out.
@@ -161,7 +182,10 @@ fn close_code(reason: CloseReason) -> (u16, &'static str) {
     match reason {
         CloseReason::Draining => (close::DRAINING, "edge draining: reconnect to any edge"),
         CloseReason::SlowConsumer => (close::SLOW_CONSUMER, "slow consumer: queue overflowed"),
-        CloseReason::StreamReset => (close::STREAM_RESET, "stream reset: reconnect without a cursor"),
+        CloseReason::StreamReset => (
+            close::STREAM_RESET,
+            "stream reset: reconnect without a cursor",
+        ),
     }
 }
 

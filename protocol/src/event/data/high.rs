@@ -325,4 +325,3 @@ pub struct ReceiptValidated {
     pub fraud_proofs_count: u64,
     pub timestamp: i64,
 }
-

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{AxisData};
+use crate::event::AxisData;
 
 /// Data of `diversity.update`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -168,4 +168,3 @@ pub struct WorkersSelected {
     pub selection_method: String,
     pub timestamp: i64,
 }
-
