@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
+use std::future::IntoFuture;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, LiveStart};
 use crate::config::EdgeSettings;
 use crate::queue::CloseReason;
 use crate::state::Edge;
@@ -42,7 +44,7 @@ impl App {
         let (ticker_tx, ticker_rx) = watch::channel(Instant::now());
         let edge = Arc::new(Edge::new(settings, broker, ticker_rx, max_connections));
         tokio::spawn(tick(ticker_tx.clone(), tick_period(&edge.settings)));
-        let live = edge.broker.live(None);
+        let live = edge.broker.live(LiveStart::Recent(edge.settings.ring_events as u64));
         tokio::spawn(feed::run(Arc::clone(&edge), live));
         Ok(App {
             listener,
@@ -61,30 +63,59 @@ impl App {
         Arc::clone(&self.edge)
     }
 
-    /// Serves until `shutdown` resolves, then turns unready, closes every client with
-    /// "reconnect elsewhere", and returns once they are gone or the drain grace has passed.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    /// Serves until `shutdown` resolves, then drains: turns unready at once, refuses new
+    /// clients (WebSocket 503; SSE 200 with a `retry:` hint), and closes the clients it has with
+    /// "reconnect elsewhere" spread over the drain grace, so they resume on other edges without a
+    /// reconnect spike. Returns once every client is gone or the grace has passed.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let edge = self.edge;
         let router = http::router(Arc::clone(&edge));
-        let drain_edge = Arc::clone(&edge);
-        axum::serve(self.listener, router)
+        let user_timeout = edge.settings.write_timeout;
+        let listener = self.listener.tap_io(move |tcp| {
+            // Aborts a connection whose peer stopped reading: data unacknowledged (or a zero
+            // window) for this long. Covers a client that cannot even take a close notice.
+            let _ = socket2::SockRef::from(&*tcp).set_tcp_user_timeout(Some(user_timeout));
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("draining");
-                drain_edge.start_draining();
-                drain_edge.hub.close_all(CloseReason::Draining);
+                let _ = stopped.await;
             })
-            .await
-            .context("serving HTTP")?;
-        let deadline = Instant::now() + edge.settings.drain_grace;
-        while edge.connections.open() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            .into_future();
+        let mut server = tokio::spawn(server);
+        tokio::select! {
+            result = &mut server => return result.context("HTTP server task")?.context("serving HTTP"),
+            () = shutdown => {}
         }
+        tracing::info!(clients = edge.connections.open(), grace = ?edge.settings.drain_grace, "draining");
+        drain(&edge).await;
+        let _ = stop.send(());
+        server.await.context("HTTP server task")?.context("serving HTTP")?;
         tracing::info!(left = edge.connections.open(), "stopped");
         Ok(())
+    }
+}
+
+/// Closes every client, spread over 80 % of the drain grace (the rest lets the last ones go).
+async fn drain(edge: &Edge) {
+    edge.start_draining();
+    let grace = edge.settings.drain_grace;
+    let start = Instant::now();
+    let clients = edge.hub.snapshot();
+    let spread = grace.mul_f64(0.8);
+    let count = clients.len().max(1);
+    for (i, client) in clients.iter().enumerate() {
+        let at = start + spread.mul_f64(i as f64 / count as f64);
+        if at > Instant::now() + Duration::from_millis(5) {
+            tokio::time::sleep_until(at.into()).await;
+        }
+        client.queue.close(CloseReason::Draining);
+    }
+    // Clients that joined the hub during the drain (they were catching up).
+    edge.hub.close_all(CloseReason::Draining);
+    let deadline = start + grace;
+    while edge.connections.open() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

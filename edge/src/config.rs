@@ -99,6 +99,19 @@ pub struct EdgeSettings {
     /// Disable the SSE endpoint.
     #[arg(long, env = "ADIC_EDGE_NO_SSE")]
     pub no_sse: bool,
+    /// Recent events kept in memory to serve resumes without NATS.
+    #[arg(long, env = "ADIC_EDGE_RING_EVENTS", default_value_t = 20_000)]
+    pub ring_events: usize,
+    /// Most bytes the ring of recent events holds.
+    #[arg(long, env = "ADIC_EDGE_RING_BYTES", default_value_t = 64 << 20)]
+    pub ring_bytes: usize,
+    /// Most JetStream reads for older resumes at once (each a short-lived consumer).
+    #[arg(long, env = "ADIC_EDGE_REPLAY_CONSUMERS", default_value_t = 4)]
+    pub replay_consumers: usize,
+    /// How often a client whose filter skips events is told the stream moved on (WS `Progress`,
+    /// SSE `id:`-only frame), so its cursor never ages out of the stream.
+    #[arg(long, env = "ADIC_EDGE_PROGRESS_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub progress_interval: Duration,
     /// Do not serve the live dashboard at `/`.
     #[arg(long, env = "ADIC_EDGE_NO_DASHBOARD")]
     pub no_dashboard: bool,
@@ -118,6 +131,10 @@ impl Default for EdgeSettings {
             drain_grace: Duration::from_secs(30),
             no_websocket: false,
             no_sse: false,
+            ring_events: 20_000,
+            ring_bytes: 64 << 20,
+            replay_consumers: 4,
+            progress_interval: Duration::from_secs(5),
             no_dashboard: false,
         }
     }

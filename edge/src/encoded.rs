@@ -61,4 +61,14 @@ impl EncodedEvent {
     pub fn queued_size(&self) -> usize {
         self.ws.len().max(self.sse.len())
     }
+
+    /// Bytes this event holds in memory (its frames and JSON).
+    pub fn memory_size(&self) -> usize {
+        self.ws.len() + self.sse.len() + self.json.len() + std::mem::size_of::<Self>()
+    }
+
+    /// Whether this is a snapshot kind (only the newest value matters).
+    pub fn is_snapshot(&self) -> bool {
+        self.key.kind().is_some_and(adic_protocol::Kind::is_snapshot)
+    }
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::state::Edge;
-use crate::transport::{sse, ws};
+use crate::transport::{poll, sse, ws};
 
 /// An HTTP error with a message that says what was wrong: `{"error": "..."}`.
 #[derive(Debug)]
@@ -26,6 +26,10 @@ impl ApiError {
             status,
             message: message.into(),
         }
+    }
+
+    pub fn is_client_error(&self) -> bool {
+        self.status.is_client_error()
     }
 }
 
@@ -45,6 +49,7 @@ pub fn router(edge: Arc<Edge>) -> Router {
     router
         .route("/v1/ws/events", get(ws::handler))
         .route("/v1/sse/events", get(sse::handler))
+        .route("/v1/events", get(poll::handler))
         .route("/v1/health/streaming", get(streaming_health))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

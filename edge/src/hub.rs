@@ -11,7 +11,7 @@ use adic_protocol::KindSet;
 use slab::Slab;
 
 use crate::encoded::EncodedEvent;
-use crate::queue::{ClientQueue, CloseReason};
+use crate::queue::{ClientQueue, CloseReason, Pushed};
 
 /// One connected client as the hub sees it.
 pub struct Subscriber {
@@ -28,6 +28,16 @@ impl Subscriber {
     pub fn set_mask(&self, mask: KindSet) {
         self.mask.store(mask.bits(), Ordering::Relaxed);
     }
+}
+
+/// What one fan-out did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FanOut {
+    pub recipients: usize,
+    /// Superseded snapshot values dropped from slow clients' queues.
+    pub conflated: usize,
+    /// Clients whose queue overflowed.
+    pub overflowed: usize,
 }
 
 /// The registry of subscribers.
@@ -79,19 +89,36 @@ impl Hub {
         }
     }
 
-    /// Delivers an event to every client whose filter takes it; returns how many.
-    pub fn publish(&self, event: &Arc<EncodedEvent>) -> usize {
+    /// Delivers an event to every client whose filter takes it.
+    pub fn publish(&self, event: &Arc<EncodedEvent>) -> FanOut {
         let subscribers = self
             .subscribers
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut recipients = 0;
+        let mut out = FanOut::default();
         for (_, subscriber) in subscribers.iter() {
-            if subscriber.mask().contains(event.key) && subscriber.queue.push(event) {
-                recipients += 1;
+            if !subscriber.mask().contains(event.key) {
+                continue;
+            }
+            match subscriber.queue.push(event) {
+                Pushed::Queued { conflated } => {
+                    out.recipients += 1;
+                    out.conflated += conflated;
+                }
+                Pushed::Overflowed => out.overflowed += 1,
+                Pushed::Refused => {}
             }
         }
-        recipients
+        out
+    }
+
+    /// Every subscriber now, for a paced drain.
+    pub fn snapshot(&self) -> Vec<Arc<Subscriber>> {
+        let subscribers = self
+            .subscribers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        subscribers.iter().map(|(_, s)| Arc::clone(s)).collect()
     }
 
     /// Asks every client to close.

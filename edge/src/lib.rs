@@ -36,7 +36,11 @@ pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod queue;
+pub mod replay;
+pub mod resume;
+pub mod ring;
 pub mod session;
+pub mod snapshots;
 pub mod state;
 pub mod transport;
 

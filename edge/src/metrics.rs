@@ -24,6 +24,10 @@ pub struct Metrics {
     pub client_errors: IntCounterVec,
     /// Clients closed because their queue overflowed, by transport.
     pub slow_consumer_closes: IntCounterVec,
+    /// Superseded snapshot values dropped from slow clients' queues.
+    pub conflated: IntCounter,
+    /// Resumes by where they were served from (`ring`, `jetstream`, `gap`, `reset`, `ahead`).
+    pub resumes: IntCounterVec,
     /// Stream sequence of the newest event this edge received.
     pub stream_sequence: IntGauge,
     /// 1 while connected to NATS.
@@ -96,6 +100,11 @@ impl Metrics {
                 "Clients closed because their queue overflowed",
                 &["transport"],
             ),
+            conflated: counter(
+                "adic_edge_conflated_total",
+                "Superseded snapshot values dropped from slow clients' queues",
+            ),
+            resumes: counter_vec("adic_edge_resumes_total", "Resumes by cursor, by source", &["source"]),
             stream_sequence: gauge(
                 "adic_edge_stream_sequence",
                 "Stream sequence of the newest event received",

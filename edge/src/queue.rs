@@ -2,13 +2,17 @@
 //!
 //! The feed pushes without ever waiting; the client's session takes everything queued at once
 //! and writes it as one batch. The bound is in bytes. When a push would exceed it, the queue
-//! stops accepting, drops what it holds and tells the session to close the client as a slow
-//! consumer with the cursor of the last event it did deliver, so the client resumes from there
-//! and nothing is lost silently. Nothing is ever reordered.
+//! first drops snapshot values that a newer queued (or incoming) value of the same key
+//! supersedes, low priority first: only the newest snapshot value matters. If that does not make
+//! room, the queue stops accepting, drops what it holds and tells the session to close the client
+//! as a slow consumer with the cursor of the last event it did deliver, so the client resumes
+//! from there and no log event is lost silently. Nothing is ever reordered: a resume cursor is
+//! "the last id I got", so reordering would lose events on resume.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use adic_protocol::{EventKey, Priority};
 use tokio::sync::Notify;
 
 use crate::encoded::EncodedEvent;
@@ -29,6 +33,61 @@ struct State {
     items: VecDeque<Arc<EncodedEvent>>,
     bytes: usize,
     close: Option<CloseReason>,
+}
+
+/// What became of a pushed event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued, after dropping this many superseded snapshot values.
+    Queued { conflated: usize },
+    /// The client is closing; the event was not queued.
+    Refused,
+    /// The queue overflowed: the client will be closed as a slow consumer.
+    Overflowed,
+}
+
+type SnapshotKey = (EventKey, Option<Box<str>>);
+
+fn snapshot_key(event: &EncodedEvent) -> Option<SnapshotKey> {
+    event.is_snapshot().then(|| (event.key, event.snapshot_scope.clone()))
+}
+
+impl State {
+    /// Drops superseded snapshot values, low priority first, until `bytes <= budget`.
+    /// Returns how many were dropped.
+    fn conflate(&mut self, incoming: &EncodedEvent, budget: usize) -> usize {
+        let mut newest: HashMap<SnapshotKey, usize> = HashMap::new();
+        for (i, event) in self.items.iter().enumerate() {
+            if let Some(key) = snapshot_key(event) {
+                newest.insert(key, i);
+            }
+        }
+        if let Some(key) = snapshot_key(incoming) {
+            newest.insert(key, usize::MAX);
+        }
+        let mut dropped = 0;
+        for priority in [Priority::Low, Priority::Medium, Priority::High] {
+            if self.bytes <= budget {
+                break;
+            }
+            let mut index = 0;
+            let mut bytes = self.bytes;
+            self.items.retain(|event| {
+                let i = index;
+                index += 1;
+                let superseded = bytes > budget
+                    && event.key.priority() == priority
+                    && snapshot_key(event).is_some_and(|key| newest.get(&key) != Some(&i));
+                if superseded {
+                    bytes -= event.queued_size();
+                    dropped += 1;
+                }
+                !superseded
+            });
+            self.bytes = bytes;
+        }
+        dropped
+    }
 }
 
 /// The queue shared by the hub (producer) and one session (consumer).
@@ -54,20 +113,24 @@ impl ClientQueue {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Queues an event; returns false when the client is closing (now or already).
-    pub fn push(&self, event: &Arc<EncodedEvent>) -> bool {
+    /// Queues an event.
+    pub fn push(&self, event: &Arc<EncodedEvent>) -> Pushed {
         let mut state = self.lock();
         if state.close.is_some() {
-            return false;
+            return Pushed::Refused;
         }
         let size = event.queued_size();
+        let mut conflated = 0;
         if state.bytes + size > self.max_bytes && !state.items.is_empty() {
-            state.items.clear();
-            state.bytes = 0;
-            state.close = Some(CloseReason::SlowConsumer);
-            drop(state);
-            self.notify.notify_one();
-            return false;
+            conflated = state.conflate(event, self.max_bytes.saturating_sub(size));
+            if state.bytes + size > self.max_bytes {
+                state.items.clear();
+                state.bytes = 0;
+                state.close = Some(CloseReason::SlowConsumer);
+                drop(state);
+                self.notify.notify_one();
+                return Pushed::Overflowed;
+            }
         }
         state.bytes += size;
         state.items.push_back(Arc::clone(event));
@@ -76,7 +139,7 @@ impl ClientQueue {
         if was_empty {
             self.notify.notify_one();
         }
-        true
+        Pushed::Queued { conflated }
     }
 
     /// Asks the session to close the client. The first reason wins.

@@ -1,25 +1,41 @@
 //! The per-client loop shared by every transport.
 //!
 //! A transport adapter (WebSocket, SSE) owns the socket and asks its [`Session`] what to write
-//! next: a batch of events, a heartbeat tick, or a close. The session owns the client's filter,
-//! its place in the hub and its cursor; the adapter only encodes into its wire format.
+//! next: a batch of events, a notice, a progress marker, a heartbeat tick, or a close. The
+//! session owns the client's filter, its place in the hub and its position in the stream; the
+//! adapter only encodes into its wire format.
+//!
+//! A resuming client first *catches up*: events after its cursor are read from the ring or, for
+//! older cursors, from JetStream pages, paced by its own writes. The session joins the hub as
+//! soon as the ring covers its position, so every newer event is either in the ring or in its
+//! queue; events it already has are skipped by sequence. Replay then turns into live with no gap
+//! and no duplicate, in stream order.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use adic_protocol::ws::{ClientMessage, ServerMessage};
-use adic_protocol::{Cursor, Subscription};
+use adic_protocol::ws::{ClientMessage, Gap, ServerMessage};
+use adic_protocol::{Cursor, Epoch, Subscription};
 
 use crate::encoded::EncodedEvent;
 use crate::hub::Registration;
 use crate::queue::CloseReason;
+use crate::resume::{Notice, Plan};
 use crate::state::Edge;
 
+/// Events read per catch-up step.
+const CATCH_UP_BATCH: usize = 512;
+
 /// What the adapter should do next.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Output {
     /// Write [`Session::events`], then call [`Session::delivered`].
     Events,
+    /// Tell the client something before further events.
+    Notice(Notice),
+    /// The stream moved past events this client's filter skips: this is its cursor now.
+    Progress(Cursor),
     /// The shared clock ticked: time to check keep-alives.
     Tick(Instant),
     /// Close the client for this reason.
@@ -29,63 +45,203 @@ pub enum Output {
 /// One client's session.
 pub struct Session {
     edge: Arc<Edge>,
-    registration: Registration,
     subscription: Subscription,
+    registration: Option<Registration>,
     ticker: tokio::sync::watch::Receiver<Instant>,
     batch: Vec<Arc<EncodedEvent>>,
+    /// The position the current batch accounts for once written.
+    batch_covers: u64,
+    notices: VecDeque<Notice>,
+    /// While catching up: the next sequence to read.
+    catch_up: Option<u64>,
+    /// Last sequence the client has accounted for: delivered, or skipped by its filter.
+    position: u64,
+    epoch: Epoch,
+    /// The cursor the client holds: its last event or progress marker.
     cursor: Option<Cursor>,
     last_write: Instant,
+    last_progress: Instant,
 }
 
 impl Session {
-    /// Joins the hub with a subscription.
-    pub fn start(edge: Arc<Edge>, subscription: Subscription) -> Session {
-        let registration = edge
-            .hub
-            .register(subscription.mask(), edge.settings.client_queue_bytes);
+    /// Starts a session at `plan`; with `snapshot` (and no cursor), the current value of each
+    /// snapshot kind the filter takes is sent first.
+    pub fn start(edge: Arc<Edge>, subscription: Subscription, plan: Plan, snapshot: bool) -> Session {
         let ticker = edge.ticker.clone();
-        Session {
+        let epoch = edge.feed.epoch();
+        let mut session = Session {
             edge,
-            registration,
             subscription,
+            registration: None,
             ticker,
             batch: Vec::new(),
+            batch_covers: 0,
+            notices: VecDeque::new(),
+            catch_up: None,
+            position: 0,
+            epoch,
             cursor: None,
             last_write: Instant::now(),
+            last_progress: Instant::now(),
+        };
+        session.begin(plan, snapshot);
+        session
+    }
+
+    /// Starts over at `plan` (a WebSocket client's first Subscribe carrying `since`).
+    pub fn restart(&mut self, plan: Plan) {
+        self.begin(plan, false);
+    }
+
+    fn begin(&mut self, plan: Plan, snapshot: bool) {
+        self.registration = None;
+        self.batch.clear();
+        self.epoch = self.edge.feed.epoch();
+        self.notices = plan.notices.into();
+        match plan.after {
+            None => {
+                self.register();
+                self.catch_up = None;
+                self.position = 0;
+                if snapshot {
+                    let values = self.edge.snapshots.matching(self.subscription.mask());
+                    self.notices.extend(values.into_iter().map(Notice::Snapshot));
+                }
+            }
+            Some(after) => {
+                self.catch_up = Some(after + 1);
+                self.position = after;
+                self.cursor = Some(Cursor::new(self.epoch, after));
+            }
         }
+    }
+
+    fn register(&mut self) {
+        let edge = &self.edge;
+        self.registration = Some(edge.hub.register(self.subscription.mask(), edge.settings.client_queue_bytes));
     }
 
     pub fn edge(&self) -> &Arc<Edge> {
         &self.edge
     }
 
-    /// Waits for the next thing to write. Cancel-safe: nothing is taken from the queue until
-    /// the wait is over.
+    /// Waits for the next thing to write. Cancel-safe: nothing is taken from the queue, and no
+    /// state changes, until the wait is over.
     pub async fn next(&mut self) -> Output {
         loop {
-            self.batch.clear();
-            let close = self.registration.subscriber().queue.take(&mut self.batch);
-            // The filter may have changed since these were queued.
-            let mask = self.registration.subscriber().mask();
-            self.batch.retain(|e| mask.contains(e.key));
-            if !self.batch.is_empty() {
-                return Output::Events;
+            if let Some(notice) = self.notices.pop_front() {
+                return Output::Notice(notice);
             }
-            if let Some(reason) = close {
-                return Output::Close(reason);
+            if self.edge.feed.epoch() != self.epoch {
+                return Output::Close(CloseReason::StreamReset);
             }
+            if let Some(next) = self.catch_up {
+                if self.registration.is_none() && self.edge.is_draining() {
+                    return Output::Close(CloseReason::Draining);
+                }
+                if let Some(output) = self.catch_up_step(next).await {
+                    return output;
+                }
+                continue;
+            }
+            if let Some(output) = self.take_live() {
+                return output;
+            }
+            let queue = &self.registration.as_ref().expect("a live session is registered").subscriber().queue;
             tokio::select! {
                 biased;
-                () = self.registration.subscriber().queue.notified() => {}
+                () = queue.notified() => {}
                 changed = self.ticker.changed() => {
-                    if changed.is_ok() {
-                        return Output::Tick(*self.ticker.borrow_and_update());
+                    if changed.is_err() {
+                        // The clock stopped: the edge is going away; keep serving the queue.
+                        queue.notified().await;
+                        continue;
                     }
-                    // The clock stopped: the edge is going away; keep serving the queue.
-                    std::future::pending::<()>().await;
+                    let now = *self.ticker.borrow_and_update();
+                    // Read the published position before draining the queue: every event up to
+                    // it that this client takes is then in the queue or already delivered.
+                    let published = self.edge.feed.published_seq();
+                    if let Some(output) = self.take_live() {
+                        return output;
+                    }
+                    if let Some(progress) = self.progress_due(now, published) {
+                        return progress;
+                    }
+                    return Output::Tick(now);
                 }
             }
         }
+    }
+
+    /// Moves queued events the client does not have yet into the batch.
+    fn take_live(&mut self) -> Option<Output> {
+        let subscriber = self.registration.as_ref()?.subscriber();
+        self.batch.clear();
+        let close = subscriber.queue.take(&mut self.batch);
+        let mask = subscriber.mask();
+        let position = self.position;
+        self.batch.retain(|e| e.seq() > position && mask.contains(e.key));
+        if let Some(last) = self.batch.last() {
+            self.batch_covers = last.seq();
+            return Some(Output::Events);
+        }
+        close.map(Output::Close)
+    }
+
+    /// A progress marker when the client's position moved past its cursor and one is due.
+    fn progress_due(&mut self, now: Instant, position: u64) -> Option<Output> {
+        self.position = self.position.max(position);
+        let behind = self.cursor.is_none_or(|c| c.seq < self.position);
+        if !behind || now.saturating_duration_since(self.last_progress) < self.edge.settings.progress_interval {
+            return None;
+        }
+        self.last_progress = now;
+        let cursor = Cursor::new(self.epoch, self.position);
+        self.cursor = Some(cursor);
+        Some(Output::Progress(cursor))
+    }
+
+    /// One catch-up read. `None` when there is nothing to write yet.
+    async fn catch_up_step(&mut self, next: u64) -> Option<Output> {
+        let edge = Arc::clone(&self.edge);
+        // Join the hub before reading the ring that covers `next`: every event newer than what
+        // that read returns then reaches the queue.
+        if self.registration.is_none() && edge.ring.covers(next) {
+            self.register();
+        }
+        let chunk = match edge.replayer.read(&edge.ring, self.epoch, next, CATCH_UP_BATCH).await {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                tracing::warn!(%error, "replay read failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return None;
+            }
+        };
+        if let Some(first) = chunk.gap_to {
+            // The stream dropped events while this client was catching up.
+            self.catch_up = Some(first);
+            self.position = first - 1;
+            edge.metrics.resumes.with_label_values(&["gap"]).inc();
+            let gap = Gap {
+                requested: Cursor::new(self.epoch, next - 1),
+                first_available: Cursor::new(self.epoch, first),
+            };
+            return Some(Output::Notice(Notice::Gap(gap)));
+        }
+        let caught_up = self.registration.is_some() && chunk.covered >= edge.ring.bounds().1;
+        self.catch_up = (!caught_up).then_some(chunk.covered + 1);
+        let (position, mask) = (self.position, self.subscription.mask());
+        self.batch.clear();
+        self.batch.extend(chunk.events.into_iter().filter(|e| e.seq() > position && mask.contains(e.key)));
+        if !self.batch.is_empty() {
+            self.batch_covers = chunk.covered;
+            return Some(Output::Events);
+        }
+        if chunk.covered < next && !caught_up {
+            // Nothing readable yet past `next`: let the feed move on.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.progress_due(Instant::now(), chunk.covered)
     }
 
     /// The batch to write after [`Output::Events`], in stream order.
@@ -93,60 +249,55 @@ impl Session {
         &self.batch
     }
 
-    /// Records that the batch was written.
+    /// Records that the batch was written; returns how many events it held.
     pub fn delivered(&mut self) -> usize {
         if let Some(last) = self.batch.last() {
             self.cursor = Some(last.cursor);
         }
+        self.position = self.position.max(self.batch_covers);
         self.last_write = Instant::now();
         let n = self.batch.len();
         self.batch.clear();
         n
     }
 
-    /// Records a write that was not an event (heartbeat, reply).
+    /// Records a write that was not an event (heartbeat, reply, notice).
     pub fn wrote(&mut self, now: Instant) {
         self.last_write = now;
     }
 
     /// Time since the last write.
-    pub fn idle_since(&self, now: Instant) -> std::time::Duration {
+    pub fn idle_since(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.last_write)
     }
 
-    /// The cursor of the last event delivered.
+    /// The cursor the client holds, for a close reason.
     pub fn cursor(&self) -> Option<Cursor> {
         self.cursor
     }
 
-    /// Applies a client message and returns the reply.
+    /// Applies a Subscribe (without `since`), Unsubscribe or Ping, and returns the reply.
     pub fn handle(&mut self, message: ClientMessage) -> ServerMessage {
-        match message {
-            ClientMessage::Ping => ServerMessage::Pong,
-            ClientMessage::Subscribe { since: Some(_), .. } => ServerMessage::error(
-                "\"since\" is not supported by this edge: subscribe without it",
-            ),
-            ClientMessage::Subscribe {
-                events,
-                since: None,
-            } => match self.subscription.subscribe(&events) {
-                Ok(()) => {
-                    self.registration
-                        .subscriber()
-                        .set_mask(self.subscription.mask());
-                    ServerMessage::Subscribed { events }
+        let result = match message {
+            ClientMessage::Ping => return ServerMessage::Pong,
+            ClientMessage::Subscribe { since: Some(_), .. } => {
+                return ServerMessage::error("\"since\" is accepted on the first Subscribe only");
+            }
+            ClientMessage::Subscribe { events, since: None } => {
+                self.subscription.subscribe(&events).map(|()| ServerMessage::Subscribed { events })
+            }
+            ClientMessage::Unsubscribe { events } => {
+                self.subscription.unsubscribe(&events).map(|()| ServerMessage::Unsubscribed { events })
+            }
+        };
+        match result {
+            Ok(reply) => {
+                if let Some(registration) = &self.registration {
+                    registration.subscriber().set_mask(self.subscription.mask());
                 }
-                Err(e) => ServerMessage::error(e.to_string()),
-            },
-            ClientMessage::Unsubscribe { events } => match self.subscription.unsubscribe(&events) {
-                Ok(()) => {
-                    self.registration
-                        .subscriber()
-                        .set_mask(self.subscription.mask());
-                    ServerMessage::Unsubscribed { events }
-                }
-                Err(e) => ServerMessage::error(e.to_string()),
-            },
+                reply
+            }
+            Err(e) => ServerMessage::error(e.to_string()),
         }
     }
 }

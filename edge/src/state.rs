@@ -12,6 +12,9 @@ use crate::config::EdgeSettings;
 use crate::hub::Hub;
 use crate::limits::Connections;
 use crate::metrics::Metrics;
+use crate::replay::Replayer;
+use crate::ring::Ring;
+use crate::snapshots::Snapshots;
 
 /// The shared state of one edge process.
 pub struct Edge {
@@ -20,6 +23,9 @@ pub struct Edge {
     pub metrics: Metrics,
     pub broker: Arc<dyn Broker>,
     pub feed: FeedStatus,
+    pub ring: Ring,
+    pub replayer: Replayer,
+    pub snapshots: Snapshots,
     pub connections: Arc<Connections>,
     /// The one shared heartbeat clock: sessions check keep-alives and pings on its ticks, so no
     /// client owns a timer.
@@ -28,45 +34,88 @@ pub struct Edge {
 }
 
 /// What the live feed has reached.
-#[derive(Default)]
 pub struct FeedStatus {
     running: AtomicBool,
     epoch: AtomicU32,
-    last_seq: AtomicU64,
+    /// Sequence of the newest stream message whose fan-out is complete: every client that wants
+    /// an event up to here has it queued or delivered. Watched by long polls.
+    published: watch::Sender<u64>,
+    /// The stream's last sequence when the feed first started: the edge is warm (its ring holds
+    /// the recent past) once it has passed it.
+    warm_target: AtomicU64,
+}
+
+impl Default for FeedStatus {
+    fn default() -> Self {
+        FeedStatus {
+            running: AtomicBool::new(false),
+            epoch: AtomicU32::new(0),
+            published: watch::channel(0).0,
+            warm_target: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl FeedStatus {
-    pub fn started(&self, identity: &StreamIdentity) {
+    /// The consumer runs on `identity`'s stream from `from_seq`.
+    pub fn started(&self, identity: &StreamIdentity, from_seq: u64) {
         self.epoch.store(identity.epoch.0, Ordering::Release);
-        self.last_seq.fetch_max(identity.last_seq, Ordering::AcqRel);
+        let _ = self.warm_target.compare_exchange(
+            u64::MAX,
+            identity.last_seq,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        let floor = from_seq.saturating_sub(1);
+        self.published.send_if_modified(|p| {
+            let moved = *p < floor;
+            *p = (*p).max(floor);
+            moved
+        });
         self.running.store(true, Ordering::Release);
     }
 
+    /// The stream was recreated: positions start over on the new instance.
     pub fn reset(&self, identity: &StreamIdentity) {
         self.epoch.store(identity.epoch.0, Ordering::Release);
-        self.last_seq.store(identity.last_seq, Ordering::Release);
+        self.published.send_replace(identity.first_seq.saturating_sub(1));
     }
 
     pub fn stopped(&self) {
         self.running.store(false, Ordering::Release);
     }
 
-    pub fn advanced(&self, seq: u64) {
-        self.last_seq.fetch_max(seq, Ordering::AcqRel);
+    /// Every client has `seq` (and everything before) queued or delivered.
+    pub fn published(&self, seq: u64) {
+        self.published.send_replace(seq);
     }
 
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::Acquire)
     }
 
-    /// The cursor of the newest event received, once the feed has started.
+    /// Whether the ring holds the recent past (the feed passed the stream's end at start).
+    pub fn is_warm(&self) -> bool {
+        *self.published.borrow() >= self.warm_target.load(Ordering::Acquire)
+    }
+
+    pub fn epoch(&self) -> Epoch {
+        Epoch(self.epoch.load(Ordering::Acquire))
+    }
+
+    /// Sequence of the newest event fanned out.
+    pub fn published_seq(&self) -> u64 {
+        *self.published.borrow()
+    }
+
+    /// Wakes when the published sequence moves.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.published.subscribe()
+    }
+
+    /// The cursor of the newest event fanned out, once the feed has started.
     pub fn cursor(&self) -> Option<Cursor> {
-        self.is_running().then(|| {
-            Cursor::new(
-                Epoch(self.epoch.load(Ordering::Acquire)),
-                self.last_seq.load(Ordering::Acquire),
-            )
-        })
+        self.is_running().then(|| Cursor::new(self.epoch(), self.published_seq()))
     }
 }
 
@@ -75,6 +124,7 @@ impl FeedStatus {
 pub enum NotReady {
     NatsDisconnected,
     ConsumerNotRunning,
+    WarmingUp,
     Draining,
 }
 
@@ -83,6 +133,7 @@ impl NotReady {
         match self {
             NotReady::NatsDisconnected => "not connected to NATS",
             NotReady::ConsumerNotRunning => "live consumer not running yet",
+            NotReady::WarmingUp => "filling the ring with recent events",
             NotReady::Draining => "draining",
         }
     }
@@ -102,6 +153,9 @@ impl Edge {
             metrics.sse_connections.clone(),
         ));
         Edge {
+            ring: Ring::new(settings.ring_events, settings.ring_bytes),
+            replayer: Replayer::new(Arc::clone(&broker), settings.replay_consumers),
+            snapshots: Snapshots::default(),
             settings,
             hub: Arc::new(Hub::default()),
             metrics,
@@ -121,6 +175,8 @@ impl Edge {
             Err(NotReady::NatsDisconnected)
         } else if !self.feed.is_running() {
             Err(NotReady::ConsumerNotRunning)
+        } else if !self.feed.is_warm() {
+            Err(NotReady::WarmingUp)
         } else {
             Ok(())
         }

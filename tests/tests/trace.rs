@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use adic_edge::broker::nats::NatsBroker;
-use adic_edge::broker::{Broker, LiveItem};
+use adic_edge::broker::{Broker, LiveItem, LiveStart};
 use adic_protocol::event::{Event, NodeStarted};
 use adic_publisher::{Publisher, PublisherConfig};
 use adic_tests::edge::stream_settings;
@@ -48,7 +48,7 @@ async fn traceparent_travels_in_the_nats_headers() {
     publisher.flush().await;
 
     let broker = NatsBroker::new(nats.client().await.unwrap(), stream_settings(&nats));
-    let mut live = broker.live(Some(1));
+    let mut live = broker.live(LiveStart::At(1));
     let mut received = Vec::new();
     while received.len() < 2 {
         match tokio::time::timeout(Duration::from_secs(10), live.recv())
@@ -57,7 +57,7 @@ async fn traceparent_travels_in_the_nats_headers() {
             .unwrap()
         {
             LiveItem::Event(event) => received.push(event),
-            LiveItem::Started(_) | LiveItem::Reset(_) => {}
+            LiveItem::Started { .. } | LiveItem::Reset(_) => {}
         }
     }
     let traceparent = received[0].traceparent.clone().expect("traceparent header");

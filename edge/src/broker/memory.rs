@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, watch};
 
-use super::{Broker, BrokerError, LiveItem, StreamEvent, StreamIdentity};
+use super::{Broker, BrokerError, LiveItem, LiveStart, StreamEvent, StreamIdentity};
 
 /// Capacity of each live channel.
 const LIVE_CHANNEL: usize = 8192;
@@ -120,14 +120,17 @@ impl MemoryBroker {
 }
 
 impl Broker for MemoryBroker {
-    fn live(&self, from_seq: Option<u64>) -> mpsc::Receiver<LiveItem> {
+    fn live(&self, start: LiveStart) -> mpsc::Receiver<LiveItem> {
         let (tx, rx) = mpsc::channel(LIVE_CHANNEL);
         let broker = self.clone();
         let mut appended = self.inner.appended.subscribe();
         tokio::spawn(async move {
             let identity = broker.identity_now();
-            let mut next = from_seq.unwrap_or(identity.last_seq + 1);
-            if tx.send(LiveItem::Started(identity)).await.is_err() {
+            let mut next = match start {
+                LiveStart::At(seq) => seq.max(identity.first_seq),
+                LiveStart::Recent(n) => (identity.last_seq + 1).saturating_sub(n).max(identity.first_seq),
+            };
+            if tx.send(LiveItem::Started { identity, from_seq: next }).await.is_err() {
                 return;
             }
             loop {
@@ -235,8 +238,8 @@ mod tests {
         let broker = MemoryBroker::new("p", 100);
         broker.publish("p.high.x", Bytes::from_static(b"1"), None);
         broker.publish("p.high.x", Bytes::from_static(b"2"), None);
-        let mut live = broker.live(Some(2));
-        assert!(matches!(live.recv().await, Some(LiveItem::Started(_))));
+        let mut live = broker.live(LiveStart::At(2));
+        assert!(matches!(live.recv().await, Some(LiveItem::Started { from_seq: 2, .. })));
         broker.publish("p.high.x", Bytes::from_static(b"3"), None);
         for want in [2, 3] {
             match live.recv().await {

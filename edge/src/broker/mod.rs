@@ -36,12 +36,22 @@ pub struct StreamIdentity {
     pub last_seq: u64,
 }
 
+/// Where the live feed starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveStart {
+    /// At this sequence (inclusive).
+    At(u64),
+    /// This many events back from the end of the stream (0: only events stored from now on), so
+    /// an edge fills its ring before it serves.
+    Recent(u64),
+}
+
 /// What the live feed yields.
 #[derive(Debug)]
 pub enum LiveItem {
-    /// The consumer is running on this stream instance (sent first, and after every recreation
-    /// of the consumer).
-    Started(StreamIdentity),
+    /// The consumer is running on this stream instance from `from_seq` (sent first, and after
+    /// every recreation of the consumer, which continues after the last delivered sequence).
+    Started { identity: StreamIdentity, from_seq: u64 },
     Event(StreamEvent),
     /// The stream was deleted and recreated: events follow from the new instance.
     Reset(StreamIdentity),
@@ -57,12 +67,12 @@ pub enum BrokerError {
 /// Where events come from. Object-safe so the edge holds one `Arc<dyn Broker>`; the hot path is
 /// the live channel, not these calls.
 pub trait Broker: Send + Sync + 'static {
-    /// Starts the live feed from `from_seq` (inclusive; `None`: only events stored from now on).
-    /// The feed recovers from connection loss by itself and resumes after the last sequence it
-    /// delivered. The channel is bounded; the caller must keep reading it.
-    fn live(&self, from_seq: Option<u64>) -> mpsc::Receiver<LiveItem>;
+    /// Starts the live feed. It recovers from connection loss by itself and resumes after the
+    /// last sequence it delivered. The channel is bounded; the caller must keep reading it.
+    fn live(&self, start: LiveStart) -> mpsc::Receiver<LiveItem>;
 
-    /// Reads up to `max` events starting at `from_seq`, in order.
+    /// Reads up to `max` events starting at `from_seq`, in order. Fewer than `max` means the end
+    /// of the stream was reached.
     fn read_range(
         &self,
         from_seq: u64,

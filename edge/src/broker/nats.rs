@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::{Broker, BrokerError, LiveItem, StreamEvent, StreamIdentity};
+use super::{Broker, BrokerError, LiveItem, LiveStart, StreamEvent, StreamIdentity};
 
 /// Capacity of the live channel between the consumer task and the feed.
 const LIVE_CHANNEL: usize = 8192;
@@ -88,9 +88,9 @@ fn from_message(message: &jetstream::Message) -> Option<StreamEvent> {
 }
 
 impl Broker for NatsBroker {
-    fn live(&self, from_seq: Option<u64>) -> mpsc::Receiver<LiveItem> {
+    fn live(&self, start: LiveStart) -> mpsc::Receiver<LiveItem> {
         let (tx, rx) = mpsc::channel(LIVE_CHANNEL);
-        tokio::spawn(live_feed(self.clone(), from_seq, tx));
+        tokio::spawn(live_feed(self.clone(), start, tx));
         rx
     }
 
@@ -173,12 +173,15 @@ impl Broker for NatsBroker {
 
 /// Runs the live consumer until the receiver is dropped, recreating it after errors and when
 /// the stream instance changes.
-async fn live_feed(broker: NatsBroker, from_seq: Option<u64>, tx: mpsc::Sender<LiveItem>) {
-    let mut next_seq = from_seq;
+async fn live_feed(broker: NatsBroker, start: LiveStart, tx: mpsc::Sender<LiveItem>) {
+    let mut next_seq = match start {
+        LiveStart::At(seq) => Some(seq),
+        LiveStart::Recent(_) => None,
+    };
     let mut epoch: Option<Epoch> = None;
     let mut retry = Duration::from_millis(100);
     loop {
-        let started = start_consumer(&broker, &mut next_seq, &mut epoch, &tx).await;
+        let started = start_consumer(&broker, start, &mut next_seq, &mut epoch, &tx).await;
         let Some(mut messages) = (match started {
             Ok(messages) => messages,
             Err(e) => {
@@ -224,9 +227,11 @@ async fn live_feed(broker: NatsBroker, from_seq: Option<u64>, tx: mpsc::Sender<L
 }
 
 /// Makes sure the stream exists, notices a new stream instance, and starts an ordered push
-/// consumer at `next_seq`. `Ok(None)` when the feed's receiver is gone.
+/// consumer at `next_seq` (the first time, per `start`). `Ok(None)` when the feed's receiver is
+/// gone.
 async fn start_consumer(
     broker: &NatsBroker,
+    start: LiveStart,
     next_seq: &mut Option<u64>,
     epoch: &mut Option<Epoch>,
     tx: &mpsc::Sender<LiveItem>,
@@ -240,7 +245,10 @@ async fn start_consumer(
         }
     }
     *epoch = Some(identity.epoch);
-    let start = next_seq.unwrap_or(identity.last_seq + 1);
+    let start = next_seq.unwrap_or(match start {
+        LiveStart::At(seq) => seq,
+        LiveStart::Recent(n) => (identity.last_seq + 1).saturating_sub(n).max(identity.first_seq),
+    });
     let consumer = stream
         .create_consumer(consumer::push::OrderedConfig {
             deliver_subject: broker.client.new_inbox(),
@@ -254,7 +262,7 @@ async fn start_consumer(
         .map_err(unavailable)?;
     let messages = consumer.messages().await.map_err(unavailable)?;
     *next_seq = Some(start);
-    if tx.send(LiveItem::Started(identity)).await.is_err() {
+    if tx.send(LiveItem::Started { identity, from_seq: start }).await.is_err() {
         return Ok(None);
     }
     Ok(Some(messages))

@@ -4,9 +4,12 @@
 //! encoder, which would serialize every event once per client), and keep-alives come from the
 //! shared clock (not a timer per connection).
 //!
+//! Resume: the `Last-Event-ID` header (which browsers send by themselves on reconnect) wins over
+//! the `last_event_id` query parameter (for clients that cannot set headers).
+//!
 //! Browsers treat any non-200 SSE response as final and never reconnect, so a draining or full
 //! edge answers 200 with a `retry:` hint and closes at once; only a request that will not get
-//! better (a bad filter) gets a 400.
+//! better (a bad filter or cursor) gets a 400.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -15,7 +18,7 @@ use std::sync::Arc;
 use adic_protocol::sse;
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use rand::Rng;
@@ -23,6 +26,7 @@ use rand::Rng;
 use crate::http::ApiError;
 use crate::limits::{ConnectionGuard, Transport};
 use crate::queue::CloseReason;
+use crate::resume::{self, Notice, ResumeError};
 use crate::session::{Output, Session};
 use crate::state::Edge;
 
@@ -32,13 +36,10 @@ const RETRY_BASE_MS: u64 = 1000;
 pub async fn handler(
     State(edge): State<Arc<Edge>>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
     if edge.settings.no_sse {
-        return ApiError::new(
-            StatusCode::NOT_FOUND,
-            "SSE is disabled on this edge; use /v1/ws/events",
-        )
-        .into_response();
+        return ApiError::new(StatusCode::NOT_FOUND, "SSE is disabled on this edge; use /v1/ws/events").into_response();
     }
     let bad = |message: String| {
         edge.metrics.client_errors.with_label_values(&["sse"]).inc();
@@ -48,16 +49,26 @@ pub async fn handler(
         Ok(s) => s,
         Err(e) => return bad(e.to_string()),
     };
-    let heartbeat = match query.get("heartbeat").map(String::as_str) {
-        None | Some("true" | "1" | "") => true,
-        Some("false" | "0") => false,
-        Some(other) => return bad(format!("heartbeat must be true or false, not {other:?}")),
+    let param = |name: &str| query.get(name).map(String::as_str);
+    let heartbeat = match super::bool_param("heartbeat", param("heartbeat"), true) {
+        Ok(h) => h,
+        Err(e) => return bad(e),
+    };
+    let snapshot = match super::bool_param("snapshot", param("snapshot"), false) {
+        Ok(s) => s,
+        Err(e) => return bad(e),
+    };
+    let header_cursor = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let cursor = match header_cursor {
+        Some(value) => super::cursor_param("Last-Event-ID", Some(value)),
+        None => super::cursor_param("last_event_id", param("last_event_id")),
+    };
+    let cursor = match cursor {
+        Ok(c) => c,
+        Err(e) => return bad(e),
     };
     let rejected = |reason: &str| {
-        edge.metrics
-            .connections_rejected
-            .with_label_values(&["sse", reason])
-            .inc();
+        edge.metrics.connections_rejected.with_label_values(&["sse", reason]).inc();
         stream_response(Body::from(retry_frame()))
     };
     if edge.is_draining() {
@@ -66,17 +77,19 @@ pub async fn handler(
     let Some(guard) = edge.connections.try_acquire(Transport::Sse) else {
         return rejected("capacity");
     };
-    let session = Session::start(Arc::clone(&edge), subscription);
+    let plan = match resume::plan(&edge, cursor).await {
+        Ok(plan) => plan,
+        Err(e @ ResumeError::BeyondStream { .. }) => return bad(e.to_string()),
+        Err(_) => return rejected("not_ready"),
+    };
+    let session = Session::start(Arc::clone(&edge), subscription, plan, snapshot && cursor.is_none());
     stream_response(Body::from_stream(body(session, guard, heartbeat)))
 }
 
 fn stream_response(body: Body) -> Response {
     let mut response = Response::new(body);
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
@@ -99,12 +112,7 @@ fn body(
     guard: ConnectionGuard,
     heartbeat: bool,
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send {
-    let state = Stream {
-        session,
-        _guard: guard,
-        heartbeat,
-        done: false,
-    };
+    let state = Stream { session, _guard: guard, heartbeat, done: false };
     futures::stream::unfold(state, |mut s| async move {
         if s.done {
             return None;
@@ -118,13 +126,13 @@ impl Stream {
     async fn next_chunk(&mut self) -> Bytes {
         let edge = Arc::clone(self.session.edge());
         loop {
+            let now = std::time::Instant::now();
             match self.session.next().await {
                 Output::Events => {
                     let chunk = match self.session.events() {
                         [one] => one.sse.clone(),
                         many => {
-                            let mut buf =
-                                BytesMut::with_capacity(many.iter().map(|e| e.sse.len()).sum());
+                            let mut buf = BytesMut::with_capacity(many.iter().map(|e| e.sse.len()).sum());
                             for event in many {
                                 buf.extend_from_slice(&event.sse);
                             }
@@ -135,19 +143,27 @@ impl Stream {
                     edge.metrics.sse_messages_sent.inc_by(n as u64);
                     return chunk;
                 }
+                Output::Notice(notice) => {
+                    self.session.wrote(now);
+                    return Bytes::from(match notice {
+                        Notice::Snapshot(event) => sse::event_frame(&event.name, None, &event.json),
+                        Notice::Gap(gap) => sse::gap_frame(&gap),
+                        Notice::Reset(reset) => sse::reset_frame(&reset),
+                    });
+                }
+                Output::Progress(cursor) => {
+                    self.session.wrote(now);
+                    return Bytes::from(sse::progress_frame(&cursor));
+                }
                 Output::Tick(now) => {
-                    if self.heartbeat && self.session.idle_since(now) >= edge.settings.sse_heartbeat
-                    {
+                    if self.heartbeat && self.session.idle_since(now) >= edge.settings.sse_heartbeat {
                         self.session.wrote(now);
                         return Bytes::from_static(sse::HEARTBEAT.as_bytes());
                     }
                 }
                 Output::Close(reason) => {
                     if reason == CloseReason::SlowConsumer {
-                        edge.metrics
-                            .slow_consumer_closes
-                            .with_label_values(&["sse"])
-                            .inc();
+                        edge.metrics.slow_consumer_closes.with_label_values(&["sse"]).inc();
                     }
                     self.done = true;
                     return retry_frame();

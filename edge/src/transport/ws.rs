@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use adic_protocol::ws::{close, ClientMessage, ClientMessageError, ServerMessage};
+use adic_protocol::ws::{close, snapshot_frame, ClientMessage, ClientMessageError, ServerMessage};
+use adic_protocol::Subscription;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -16,6 +17,7 @@ use futures::SinkExt;
 
 use crate::limits::{ConnectionGuard, Transport};
 use crate::queue::CloseReason;
+use crate::resume::{self, Notice, Plan, ResumeError};
 use crate::session::{Output, Session};
 use crate::state::Edge;
 
@@ -58,7 +60,6 @@ pub async fn handler(
             .into_response();
     };
     let max_message = edge.settings.max_client_message;
-    let subscription = super::subscription_from_query(&query);
     upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
@@ -66,24 +67,49 @@ pub async fn handler(
         .max_message_size(max_message)
         .max_frame_size(max_message)
         .on_upgrade(move |socket| async move {
-            match subscription {
-                Ok(subscription) => serve(socket, Session::start(edge, subscription), guard).await,
-                Err(e) => {
-                    // A browser cannot read an HTTP error body from a failed upgrade, so the
-                    // reason goes over the socket, then a policy close.
-                    edge.metrics
-                        .client_errors
-                        .with_label_values(&["websocket"])
-                        .inc();
-                    refuse(socket, &e.to_string()).await;
+            // A browser cannot read an HTTP error body from a failed upgrade, so a refused
+            // request is explained over the socket, then closed.
+            match start(&edge, &query).await {
+                Ok((subscription, plan, snapshot, resumed)) => {
+                    let session = Session::start(Arc::clone(&edge), subscription, plan, snapshot);
+                    serve(socket, session, guard, resumed).await;
+                }
+                Err((code, message)) => {
+                    if code == close::POLICY {
+                        edge.metrics.client_errors.with_label_values(&["websocket"]).inc();
+                    }
+                    refuse(socket, code, &message).await;
                 }
             }
         })
 }
 
-async fn refuse(mut socket: WebSocket, message: &str) {
+/// Reads the query: filter, `since`, `snapshot`; decides where the client starts.
+async fn start(
+    edge: &Edge,
+    query: &HashMap<String, String>,
+) -> Result<(Subscription, Plan, bool, bool), (u16, String)> {
+    let policy = |e: String| (close::POLICY, e);
+    let subscription = super::subscription_from_query(query).map_err(|e| policy(e.to_string()))?;
+    let since = super::cursor_param("since", query.get("since").map(String::as_str)).map_err(policy)?;
+    let snapshot = super::bool_param("snapshot", query.get("snapshot").map(String::as_str), false).map_err(policy)?;
+    let plan = resume::plan(edge, since).await.map_err(refusal)?;
+    Ok((subscription, plan, snapshot, since.is_some()))
+}
+
+/// How a resume that cannot be served is refused.
+fn refusal(e: ResumeError) -> (u16, String) {
+    let code = match e {
+        ResumeError::BeyondStream { .. } => close::POLICY,
+        // 1013: try again later (another edge may serve it now).
+        ResumeError::NotReady | ResumeError::Unavailable(_) => 1013,
+    };
+    (code, e.to_string())
+}
+
+async fn refuse(mut socket: WebSocket, code: u16, message: &str) {
     let _ = socket.send(text(&ServerMessage::error(message))).await;
-    let _ = socket.send(close_frame(close::POLICY, message)).await;
+    let _ = socket.send(close_frame(code, &close::reason_with_resume(message, None))).await;
 }
 
 fn text(message: &ServerMessage) -> Message {
@@ -98,8 +124,10 @@ fn close_frame(code: u16, reason: &str) -> Message {
 }
 
 /// The connection's loop: client messages in, session output out.
-async fn serve(mut socket: WebSocket, mut session: Session, _guard: ConnectionGuard) {
+async fn serve(mut socket: WebSocket, mut session: Session, _guard: ConnectionGuard, resumed: bool) {
     let edge = Arc::clone(session.edge());
+    // `since` is accepted on the first Subscribe only, and only when the query had none.
+    let mut since_allowed = !resumed;
     let write_timeout = edge.settings.write_timeout;
     let ping_every = edge.settings.ws_ping;
     let mut last_heard = Instant::now();
@@ -120,7 +148,23 @@ async fn serve(mut socket: WebSocket, mut session: Session, _guard: ConnectionGu
                 last_heard = Instant::now();
                 let reply = match message {
                     Message::Text(t) => Some(match ClientMessage::parse(t.as_str()) {
-                        Ok(m) => session.handle(m),
+                        Ok(ClientMessage::Subscribe { events, since: Some(since) }) if since_allowed => {
+                            since_allowed = false;
+                            match subscribe_since(&mut session, events, &since).await {
+                                Ok(reply) => reply,
+                                Err((code, message)) => {
+                                    if code == close::POLICY {
+                                        edge.metrics.client_errors.with_label_values(&["websocket"]).inc();
+                                    }
+                                    refuse(socket, code, &message).await;
+                                    return;
+                                }
+                            }
+                        }
+                        Ok(m) => {
+                            since_allowed = false;
+                            session.handle(m)
+                        }
                         Err(e) => ServerMessage::error(e.to_string()),
                     }),
                     Message::Binary(_) => Some(ServerMessage::error(ClientMessageError::Binary.to_string())),
@@ -152,6 +196,24 @@ async fn serve(mut socket: WebSocket, mut session: Session, _guard: ConnectionGu
                     let n = session.delivered();
                     edge.metrics.websocket_messages_sent.inc_by(n as u64);
                 }
+                Output::Notice(notice) => {
+                    let message = match notice {
+                        Notice::Snapshot(event) => Message::Text(snapshot_frame(&event.json).into()),
+                        Notice::Gap(gap) => text(&ServerMessage::Gap(gap)),
+                        Notice::Reset(reset) => text(&ServerMessage::Reset(reset)),
+                    };
+                    if !matches!(tokio::time::timeout(write_timeout, socket.send(message)).await, Ok(Ok(()))) {
+                        break;
+                    }
+                    session.wrote(Instant::now());
+                }
+                Output::Progress(id) => {
+                    let message = text(&ServerMessage::Progress { id });
+                    if !matches!(tokio::time::timeout(write_timeout, socket.send(message)).await, Ok(Ok(()))) {
+                        break;
+                    }
+                    session.wrote(Instant::now());
+                }
                 Output::Tick(now) => {
                     if now.saturating_duration_since(last_heard) > ping_every * 2 {
                         tracing::debug!("websocket peer silent for two ping intervals; closing");
@@ -176,6 +238,23 @@ async fn serve(mut socket: WebSocket, mut session: Session, _guard: ConnectionGu
             }
         }
     }
+}
+
+/// A first Subscribe carrying `since`: applies the filter, then restarts the session there.
+async fn subscribe_since(
+    session: &mut Session,
+    events: Vec<String>,
+    since: &str,
+) -> Result<ServerMessage, (u16, String)> {
+    let policy = |e: String| (close::POLICY, e);
+    let cursor = super::cursor_param("since", Some(since)).map_err(policy)?;
+    let reply = session.handle(ClientMessage::Subscribe { events, since: None });
+    if matches!(reply, ServerMessage::Error { .. }) {
+        return Ok(reply);
+    }
+    let plan = resume::plan(session.edge(), cursor).await.map_err(refusal)?;
+    session.restart(plan);
+    Ok(reply)
 }
 
 fn close_code(reason: CloseReason) -> (u16, &'static str) {

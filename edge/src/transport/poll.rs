@@ -1,0 +1,147 @@
+//! Polling: `GET /v1/events?after=<cursor>&events=&priority=&limit=&wait=`.
+//!
+//! For clients that can hold neither a WebSocket nor an SSE stream (strict proxies, serverless
+//! functions). Stateless: the page's `next` cursor works on any edge. `next` advances past events
+//! the filter skipped, even when `events` is empty, so a sparse filter never holds a cursor older
+//! than the stream keeps. With `wait`, an empty page is held until an event arrives or `wait`
+//! passes (long polling).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use adic_protocol::poll::{Page, PageEvent};
+use adic_protocol::ws::Gap;
+use adic_protocol::Cursor;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::value::RawValue;
+
+use crate::http::ApiError;
+use crate::resume::{self, Notice, ResumeError};
+use crate::state::Edge;
+
+/// Most events in one page.
+pub const MAX_LIMIT: usize = 1000;
+/// Events in a page when `limit` is not given.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Longest `wait`.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+
+pub async fn handler(State(edge): State<Arc<Edge>>, Query(query): Query<HashMap<String, String>>) -> Response {
+    match page(&edge, &query).await {
+        Ok(page) => Json(page).into_response(),
+        Err(error) => {
+            if error.is_client_error() {
+                edge.metrics.client_errors.with_label_values(&["polling"]).inc();
+            }
+            error.into_response()
+        }
+    }
+}
+
+struct Params {
+    after: Option<Cursor>,
+    limit: usize,
+    wait: Duration,
+}
+
+fn params(query: &HashMap<String, String>) -> Result<Params, String> {
+    let after = super::cursor_param("after", query.get("after").map(String::as_str))?;
+    let limit = match query.get("limit").map(|s| s.trim()) {
+        None | Some("") => DEFAULT_LIMIT,
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| format!("limit must be a whole number from 1 to {MAX_LIMIT}, not {v:?}"))?,
+    };
+    let wait = match query.get("wait").map(|s| s.trim()) {
+        None | Some("") => Duration::ZERO,
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64)
+            .or_else(|| humantime::parse_duration(v).ok())
+            .filter(|d| *d <= MAX_WAIT)
+            .ok_or_else(|| {
+                format!("wait must be seconds (e.g. 10 or 2.5s) up to {}, not {v:?}", MAX_WAIT.as_secs())
+            })?,
+    };
+    Ok(Params { after, limit, wait })
+}
+
+async fn page(edge: &Edge, query: &HashMap<String, String>) -> Result<Page, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let subscription = super::subscription_from_query(query).map_err(|e| bad(e.to_string()))?;
+    let Params { after, limit, wait } = params(query).map_err(bad)?;
+    let plan = resume::plan(edge, after).await.map_err(|e| match e {
+        ResumeError::BeyondStream { .. } => bad(e.to_string()),
+        ResumeError::NotReady | ResumeError::Unavailable(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
+    })?;
+    let epoch = edge.feed.epoch();
+    let mut position = plan.after.unwrap_or_else(|| edge.feed.published_seq());
+    let (mut gap, mut reset) = (None, None);
+    for notice in plan.notices {
+        match notice {
+            Notice::Gap(g) => gap = Some(g),
+            Notice::Reset(r) => reset = Some(r),
+            Notice::Snapshot(_) => {}
+        }
+    }
+    let mask = subscription.mask();
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut published = edge.feed.watch();
+    let mut events = Vec::new();
+    loop {
+        let until = *published.borrow_and_update();
+        'read: while events.len() < limit && position < until {
+            let chunk = edge
+                .replayer
+                .read(&edge.ring, epoch, position + 1, limit)
+                .await
+                .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+            if let Some(first) = chunk.gap_to {
+                gap = Some(Gap {
+                    requested: Cursor::new(epoch, position),
+                    first_available: Cursor::new(epoch, first),
+                });
+                position = first - 1;
+                continue;
+            }
+            for event in chunk.events {
+                if event.seq() <= position || !mask.contains(event.key) {
+                    continue;
+                }
+                events.push(event);
+                if events.len() == limit {
+                    position = events.last().map_or(position, |e| e.seq());
+                    break 'read;
+                }
+            }
+            if chunk.covered <= position {
+                break;
+            }
+            position = chunk.covered;
+        }
+        if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, published.changed()).await.is_err() {
+            break;
+        }
+    }
+    let events = events
+        .iter()
+        .map(|e| PageEvent {
+            id: e.cursor,
+            event: RawValue::from_string(e.json.to_string()).expect("validated event JSON"),
+        })
+        .collect();
+    Ok(Page { events, next: Cursor::new(epoch, position), gap, reset })
+}
