@@ -376,6 +376,7 @@ impl TestNats {
         self.url.clone()
     }
 
+    /// The client port (with `NATS_URL`: of its first server).
     #[must_use]
     pub fn port(&self) -> u16 {
         self.port
