@@ -35,6 +35,23 @@ impl WsClient {
         Ok(WsClient { ws })
     }
 
+    /// Connects with a 4 KiB receive buffer, so a client that stops reading backs up quickly
+    /// into the edge instead of into its own kernel buffers.
+    pub async fn connect_small_buffer(url: &str) -> anyhow::Result<WsClient> {
+        let addr = url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .context("a ws:// URL")?
+            .parse()?;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(4096)?;
+        let stream = socket.connect(addr).await?;
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream)))
+            .await
+            .context("websocket connect timed out")??;
+        Ok(WsClient { ws })
+    }
+
     pub async fn send_text(&mut self, text: &str) -> anyhow::Result<()> {
         self.ws.send(Message::text(text)).await?;
         Ok(())
