@@ -44,7 +44,9 @@ impl App {
         let (ticker_tx, ticker_rx) = watch::channel(Instant::now());
         let edge = Arc::new(Edge::new(settings, broker, ticker_rx, max_connections));
         tokio::spawn(tick(ticker_tx.clone(), tick_period(&edge.settings)));
-        let live = edge.broker.live(LiveStart::Recent(edge.settings.ring_events as u64));
+        let live = edge
+            .broker
+            .live(LiveStart::Recent(edge.settings.ring_events as u64));
         tokio::spawn(feed::run(Arc::clone(&edge), live));
         Ok(App {
             listener,
@@ -67,7 +69,10 @@ impl App {
     /// clients (WebSocket 503; SSE 200 with a `retry:` hint), and closes the clients it has with
     /// "reconnect elsewhere" spread over the drain grace, so they resume on other edges without a
     /// reconnect spike. Returns once every client is gone or the grace has passed.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let edge = self.edge;
         let router = http::router(Arc::clone(&edge));
         let user_timeout = edge.settings.write_timeout;
@@ -90,7 +95,10 @@ impl App {
         tracing::info!(clients = edge.connections.open(), grace = ?edge.settings.drain_grace, "draining");
         drain(&edge).await;
         let _ = stop.send(());
-        server.await.context("HTTP server task")?.context("serving HTTP")?;
+        server
+            .await
+            .context("HTTP server task")?
+            .context("serving HTTP")?;
         tracing::info!(left = edge.connections.open(), "stopped");
         Ok(())
     }

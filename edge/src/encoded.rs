@@ -69,6 +69,35 @@ impl EncodedEvent {
 
     /// Whether this is a snapshot kind (only the newest value matters).
     pub fn is_snapshot(&self) -> bool {
-        self.key.kind().is_some_and(adic_protocol::Kind::is_snapshot)
+        self.key
+            .kind()
+            .is_some_and(adic_protocol::Kind::is_snapshot)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use adic_protocol::{Epoch, Kind, ValidEvent};
+    use bytes::Bytes;
+
+    use super::EncodedEvent;
+    use crate::broker::StreamEvent;
+
+    /// An encoded event of `kind` at `seq`, with `data` as its data object.
+    pub fn event(seq: u64, kind: Kind, data: serde_json::Value) -> Arc<EncodedEvent> {
+        let subject = kind.subject("adic.events");
+        let payload = serde_json::json!({"type": kind.variant(), "data": data}).to_string();
+        let stream_event = StreamEvent {
+            seq,
+            subject: subject.clone(),
+            payload: Bytes::from(payload.clone()),
+            traceparent: None,
+            stored_at: None,
+        };
+        let valid = ValidEvent::parse("adic.events", &subject, payload.as_bytes())
+            .expect("valid test event");
+        Arc::new(EncodedEvent::new(Epoch(1), &stream_event, valid))
     }
 }

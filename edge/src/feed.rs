@@ -51,12 +51,17 @@ pub async fn run(edge: Arc<Edge>, mut live: mpsc::Receiver<LiveItem>) {
                     }
                     Err(error) => {
                         edge.ring.skip(seq);
-                        edge.metrics.events_dropped.with_label_values(&["malformed"]).inc();
+                        edge.metrics
+                            .events_dropped
+                            .with_label_values(&["malformed"])
+                            .inc();
                         tracing::warn!(seq, subject = %event.subject, %error, "dropped a malformed stream message");
                     }
                 }
                 edge.feed.published(seq);
-                edge.metrics.stream_sequence.set(i64::try_from(seq).unwrap_or(i64::MAX));
+                edge.metrics
+                    .stream_sequence
+                    .set(i64::try_from(seq).unwrap_or(i64::MAX));
             }
         }
     }
@@ -70,9 +75,12 @@ async fn fill_snapshots(edge: Arc<Edge>, identity: StreamIdentity) {
     let prefix = edge.broker.prefix().to_owned();
     for kind in Kind::all().filter(|k| k.is_snapshot()) {
         let subject = kind.subject(&prefix);
-        let Ok(Some(event)) = edge.broker.last_value(&subject).await else { continue };
+        let Ok(Some(event)) = edge.broker.last_value(&subject).await else {
+            continue;
+        };
         if let Ok(valid) = ValidEvent::parse(&prefix, &event.subject, &event.payload) {
-            edge.snapshots.offer(&Arc::new(EncodedEvent::new(identity.epoch, &event, valid)));
+            edge.snapshots
+                .offer(&Arc::new(EncodedEvent::new(identity.epoch, &event, valid)));
         }
     }
 }

@@ -104,7 +104,11 @@ impl Metrics {
                 "adic_edge_conflated_total",
                 "Superseded snapshot values dropped from slow clients' queues",
             ),
-            resumes: counter_vec("adic_edge_resumes_total", "Resumes by cursor, by source", &["source"]),
+            resumes: counter_vec(
+                "adic_edge_resumes_total",
+                "Resumes by cursor, by source",
+                &["source"],
+            ),
             stream_sequence: gauge(
                 "adic_edge_stream_sequence",
                 "Stream sequence of the newest event received",

@@ -49,7 +49,9 @@ pub enum Pushed {
 type SnapshotKey = (EventKey, Option<Box<str>>);
 
 fn snapshot_key(event: &EncodedEvent) -> Option<SnapshotKey> {
-    event.is_snapshot().then(|| (event.key, event.snapshot_scope.clone()))
+    event
+        .is_snapshot()
+        .then(|| (event.key, event.snapshot_scope.clone()))
 }
 
 impl State {
@@ -163,5 +165,95 @@ impl ClientQueue {
     /// Resolves when something was pushed or a close was asked since the last call.
     pub async fn notified(&self) {
         self.notify.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use adic_protocol::Kind;
+    use serde_json::json;
+
+    use super::*;
+    use crate::encoded::testing::event;
+
+    fn seqs(queue: &ClientQueue) -> Vec<u64> {
+        let mut out = Vec::new();
+        queue.take(&mut out);
+        out.iter().map(|e| e.seq()).collect()
+    }
+
+    #[test]
+    fn under_pressure_superseded_snapshots_go_first_low_priority_first_order_kept() {
+        let tips = |seq, n| {
+            event(
+                seq,
+                Kind::TipsUpdated,
+                json!({"tips": [], "count": n, "timestamp": 1}),
+            )
+        };
+        let economics = |seq| {
+            event(
+                seq,
+                Kind::EconomicsUpdated,
+                json!({"total_supply": "1", "timestamp": 1}),
+            )
+        };
+        let log = |seq| {
+            event(
+                seq,
+                Kind::MessageAdded,
+                json!({"message_id": "m", "depth": seq, "timestamp": 1}),
+            )
+        };
+        let size = tips(1, 1)
+            .queued_size()
+            .max(economics(1).queued_size())
+            .max(log(1).queued_size());
+        let queue = ClientQueue::new(size * 5);
+        for e in [tips(1, 1), economics(2), log(3), economics(4), tips(5, 2)] {
+            assert_eq!(queue.push(&e), Pushed::Queued { conflated: 0 });
+        }
+        // Full: a new log event makes room by dropping the superseded low-priority value first.
+        assert_eq!(queue.push(&log(6)), Pushed::Queued { conflated: 1 });
+        // Then the superseded high-priority one.
+        assert_eq!(queue.push(&log(7)), Pushed::Queued { conflated: 1 });
+        assert_eq!(
+            seqs(&queue),
+            vec![3, 4, 5, 6, 7],
+            "newest values kept, order kept"
+        );
+    }
+
+    #[test]
+    fn overflow_of_log_events_closes_as_slow_consumer() {
+        let log = |seq| {
+            event(
+                seq,
+                Kind::MessageAdded,
+                json!({"message_id": "m", "depth": seq, "timestamp": 1}),
+            )
+        };
+        let queue = ClientQueue::new(log(1).queued_size() * 2);
+        assert!(matches!(queue.push(&log(1)), Pushed::Queued { .. }));
+        assert!(matches!(queue.push(&log(2)), Pushed::Queued { .. }));
+        assert_eq!(queue.push(&log(3)), Pushed::Overflowed);
+        assert_eq!(queue.push(&log(4)), Pushed::Refused);
+        let mut out = Vec::new();
+        assert_eq!(queue.take(&mut out), Some(CloseReason::SlowConsumer));
+        assert!(
+            out.is_empty(),
+            "what was queued is dropped; the client resumes by cursor"
+        );
+    }
+
+    #[test]
+    fn one_event_larger_than_the_bound_still_goes_to_an_idle_client() {
+        let big = event(
+            1,
+            Kind::MessageAdded,
+            json!({"message_id": "x".repeat(500), "depth": 1, "timestamp": 1}),
+        );
+        let queue = ClientQueue::new(64);
+        assert!(matches!(queue.push(&big), Pushed::Queued { .. }));
     }
 }

@@ -39,12 +39,20 @@ struct Page {
 }
 
 type Slot = Arc<OnceCell<Arc<Page>>>;
+type PageKey = (Epoch, u64);
+
+/// Cached pages and their insertion order (oldest evicted first).
+#[derive(Default)]
+struct PageCache {
+    slots: HashMap<PageKey, Slot>,
+    order: VecDeque<PageKey>,
+}
 
 /// Reads history for resuming clients and for polling.
 pub struct Replayer {
     broker: Arc<dyn Broker>,
     permits: Semaphore,
-    pages: Mutex<(HashMap<(Epoch, u64), Slot>, VecDeque<(Epoch, u64)>)>,
+    pages: Mutex<PageCache>,
 }
 
 impl Replayer {
@@ -52,15 +60,25 @@ impl Replayer {
         Replayer {
             broker,
             permits: Semaphore::new(max_consumers.max(1)),
-            pages: Mutex::new((HashMap::new(), VecDeque::new())),
+            pages: Mutex::new(PageCache::default()),
         }
     }
 
     /// Events with sequence `>= from`, at most about `max`: from the ring when it covers `from`,
     /// else one JetStream page.
-    pub async fn read(&self, ring: &Ring, epoch: Epoch, from: u64, max: usize) -> Result<Chunk, BrokerError> {
+    pub async fn read(
+        &self,
+        ring: &Ring,
+        epoch: Epoch,
+        from: u64,
+        max: usize,
+    ) -> Result<Chunk, BrokerError> {
         if let Some((events, covered)) = ring.read_from(from, max) {
-            return Ok(Chunk { events, covered, gap_to: None });
+            return Ok(Chunk {
+                events,
+                covered,
+                gap_to: None,
+            });
         }
         let page = self.page(epoch, from).await?;
         let first = page.events.partition_point(|e| e.seq() < from);
@@ -70,7 +88,11 @@ impl Replayer {
             None if page.covered < from => self.first_seq_if_after(from).await?,
             _ => None,
         };
-        Ok(Chunk { events, covered: page.covered.max(from - 1), gap_to })
+        Ok(Chunk {
+            events,
+            covered: page.covered.max(from - 1),
+            gap_to,
+        })
     }
 
     /// The stream's first sequence, when it is past `from` (the events before it are gone).
@@ -85,7 +107,11 @@ impl Replayer {
         let slot = self.slot(epoch, start);
         let page = slot
             .get_or_try_init(|| async {
-                let _permit = self.permits.acquire().await.expect("semaphore never closed");
+                let _permit = self
+                    .permits
+                    .acquire()
+                    .await
+                    .expect("semaphore never closed");
                 self.fetch(epoch, start).await.map(Arc::new)
             })
             .await?
@@ -95,13 +121,20 @@ impl Replayer {
         }
         // A page read at the end of the stream is partial; the stream has grown since.
         self.forget(epoch, start);
-        let _permit = self.permits.acquire().await.expect("semaphore never closed");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
         self.fetch(epoch, from).await.map(Arc::new)
     }
 
     fn slot(&self, epoch: Epoch, start: u64) -> Slot {
-        let mut pages = self.pages.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (map, order) = &mut *pages;
+        let mut pages = self
+            .pages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let PageCache { slots: map, order } = &mut *pages;
         if let Some(slot) = map.get(&(epoch, start)) {
             return Arc::clone(slot);
         }
@@ -117,9 +150,12 @@ impl Replayer {
     }
 
     fn forget(&self, epoch: Epoch, start: u64) {
-        let mut pages = self.pages.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        pages.0.remove(&(epoch, start));
-        pages.1.retain(|k| *k != (epoch, start));
+        let mut pages = self
+            .pages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pages.slots.remove(&(epoch, start));
+        pages.order.retain(|k| *k != (epoch, start));
     }
 
     async fn fetch(&self, epoch: Epoch, from: u64) -> Result<Page, BrokerError> {

@@ -34,7 +34,10 @@ pub struct Plan {
 
 impl Plan {
     pub fn live() -> Plan {
-        Plan { after: None, notices: Vec::new() }
+        Plan {
+            after: None,
+            notices: Vec::new(),
+        }
     }
 }
 
@@ -43,7 +46,9 @@ impl Plan {
 pub enum ResumeError {
     #[error("cursor {cursor} is beyond the end of the stream (its newest event is {last}); resume from a cursor this stream gave you")]
     BeyondStream { cursor: Cursor, last: Cursor },
-    #[error("this edge is not connected to the event stream yet; retry shortly or use another edge")]
+    #[error(
+        "this edge is not connected to the event stream yet; retry shortly or use another edge"
+    )]
     NotReady,
     #[error("the event stream is unavailable: {0}")]
     Unavailable(String),
@@ -51,10 +56,15 @@ pub enum ResumeError {
 
 /// Decides where a client with `cursor` starts, and counts the resume by its source.
 pub async fn plan(edge: &Edge, cursor: Option<Cursor>) -> Result<Plan, ResumeError> {
-    let Some(cursor) = cursor else { return Ok(Plan::live()) };
+    let Some(cursor) = cursor else {
+        return Ok(Plan::live());
+    };
     let current = edge.feed.cursor().ok_or(ResumeError::NotReady)?;
     let identity = || async {
-        edge.broker.identity().await.map_err(|e| ResumeError::Unavailable(e.to_string()))
+        edge.broker
+            .identity()
+            .await
+            .map_err(|e| ResumeError::Unavailable(e.to_string()))
     };
     let (source, plan) = if cursor.epoch != current.epoch {
         let id = identity().await?;
@@ -65,22 +75,58 @@ pub async fn plan(edge: &Edge, cursor: Option<Cursor>) -> Result<Plan, ResumeErr
                 "cursor {cursor} belongs to another stream instance (the stream was recreated); events follow from the new stream's start"
             ),
         };
-        ("reset", Plan { after: Some(before_first.seq), notices: vec![Notice::Reset(reset)] })
+        (
+            "reset",
+            Plan {
+                after: Some(before_first.seq),
+                notices: vec![Notice::Reset(reset)],
+            },
+        )
     } else if cursor.seq > current.seq {
         let id = identity().await?;
         if cursor.seq > id.last_seq {
-            return Err(ResumeError::BeyondStream { cursor, last: Cursor::new(current.epoch, id.last_seq) });
+            return Err(ResumeError::BeyondStream {
+                cursor,
+                last: Cursor::new(current.epoch, id.last_seq),
+            });
         }
-        ("ahead", Plan { after: Some(cursor.seq), notices: Vec::new() })
+        (
+            "ahead",
+            Plan {
+                after: Some(cursor.seq),
+                notices: Vec::new(),
+            },
+        )
     } else if edge.ring.covers(cursor.seq + 1) {
-        ("ring", Plan { after: Some(cursor.seq), notices: Vec::new() })
+        (
+            "ring",
+            Plan {
+                after: Some(cursor.seq),
+                notices: Vec::new(),
+            },
+        )
     } else {
         let id = identity().await?;
         if cursor.seq + 1 < id.first_seq {
-            let gap = Gap { requested: cursor, first_available: Cursor::new(current.epoch, id.first_seq) };
-            ("gap", Plan { after: Some(id.first_seq - 1), notices: vec![Notice::Gap(gap)] })
+            let gap = Gap {
+                requested: cursor,
+                first_available: Cursor::new(current.epoch, id.first_seq),
+            };
+            (
+                "gap",
+                Plan {
+                    after: Some(id.first_seq - 1),
+                    notices: vec![Notice::Gap(gap)],
+                },
+            )
         } else {
-            ("jetstream", Plan { after: Some(cursor.seq), notices: Vec::new() })
+            (
+                "jetstream",
+                Plan {
+                    after: Some(cursor.seq),
+                    notices: Vec::new(),
+                },
+            )
         }
     };
     edge.metrics.resumes.with_label_values(&[source]).inc();

@@ -29,18 +29,27 @@ pub struct Ring {
 impl Ring {
     pub fn new(max_events: usize, max_bytes: usize) -> Ring {
         Ring {
-            inner: RwLock::new(Inner { events: VecDeque::new(), bytes: 0, start: 1, last: 0 }),
+            inner: RwLock::new(Inner {
+                events: VecDeque::new(),
+                bytes: 0,
+                start: 1,
+                last: 0,
+            }),
             max_events: max_events.max(1),
             max_bytes: max_bytes.max(1),
         }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Starts covering from `seq` (the first sequence the live feed will deliver), forgetting
@@ -60,7 +69,9 @@ impl Ring {
         inner.bytes += event.memory_size();
         inner.events.push_back(event);
         while inner.events.len() > self.max_events || inner.bytes > self.max_bytes {
-            let Some(old) = inner.events.pop_front() else { break };
+            let Some(old) = inner.events.pop_front() else {
+                break;
+            };
             inner.bytes -= old.memory_size();
             inner.start = old.seq() + 1;
         }
@@ -92,7 +103,66 @@ impl Ring {
         }
         let first = inner.events.partition_point(|e| e.seq() < from);
         let out: Vec<_> = inner.events.iter().skip(first).take(max).cloned().collect();
-        let covered = if out.len() == max { out.last().map_or(inner.last, |e| e.seq()) } else { inner.last };
+        let covered = if out.len() == max {
+            out.last().map_or(inner.last, |e| e.seq())
+        } else {
+            inner.last
+        };
         Some((out, covered.max(from.saturating_sub(1))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use adic_protocol::Kind;
+    use serde_json::json;
+
+    use super::*;
+    use crate::encoded::testing::event;
+
+    fn log(seq: u64) -> Arc<EncodedEvent> {
+        event(
+            seq,
+            Kind::MessageAdded,
+            json!({"message_id": "m", "depth": seq, "timestamp": 1}),
+        )
+    }
+
+    #[test]
+    fn coverage_follows_eviction_and_holes() {
+        let ring = Ring::new(3, usize::MAX);
+        ring.reset(10);
+        assert!(ring.covers(10));
+        assert!(!ring.covers(9));
+        for seq in [10, 11, 13] {
+            ring.push(log(seq));
+        }
+        ring.skip(14);
+        let (events, covered) = ring.read_from(11, 10).unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.seq()).collect::<Vec<_>>(),
+            vec![11, 13]
+        );
+        assert_eq!(covered, 14, "a malformed message is covered, not delivered");
+        ring.push(log(15));
+        assert_eq!(ring.bounds(), (11, 15));
+        assert!(ring.read_from(10, 10).is_none(), "evicted");
+        let (events, covered) = ring.read_from(11, 1).unwrap();
+        assert_eq!(
+            (events.len(), covered),
+            (1, 11),
+            "a short read covers only what it returned"
+        );
+    }
+
+    #[test]
+    fn bytes_bound_evicts_too() {
+        let one = log(1).memory_size();
+        let ring = Ring::new(100, one * 2);
+        ring.reset(1);
+        for seq in 1..=5 {
+            ring.push(log(seq));
+        }
+        assert_eq!(ring.bounds(), (4, 5));
     }
 }

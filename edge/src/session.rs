@@ -66,7 +66,12 @@ pub struct Session {
 impl Session {
     /// Starts a session at `plan`; with `snapshot` (and no cursor), the current value of each
     /// snapshot kind the filter takes is sent first.
-    pub fn start(edge: Arc<Edge>, subscription: Subscription, plan: Plan, snapshot: bool) -> Session {
+    pub fn start(
+        edge: Arc<Edge>,
+        subscription: Subscription,
+        plan: Plan,
+        snapshot: bool,
+    ) -> Session {
         let ticker = edge.ticker.clone();
         let epoch = edge.feed.epoch();
         let mut session = Session {
@@ -105,7 +110,8 @@ impl Session {
                 self.position = 0;
                 if snapshot {
                     let values = self.edge.snapshots.matching(self.subscription.mask());
-                    self.notices.extend(values.into_iter().map(Notice::Snapshot));
+                    self.notices
+                        .extend(values.into_iter().map(Notice::Snapshot));
                 }
             }
             Some(after) => {
@@ -118,7 +124,10 @@ impl Session {
 
     fn register(&mut self) {
         let edge = &self.edge;
-        self.registration = Some(edge.hub.register(self.subscription.mask(), edge.settings.client_queue_bytes));
+        self.registration = Some(
+            edge.hub
+                .register(self.subscription.mask(), edge.settings.client_queue_bytes),
+        );
     }
 
     pub fn edge(&self) -> &Arc<Edge> {
@@ -147,7 +156,12 @@ impl Session {
             if let Some(output) = self.take_live() {
                 return output;
             }
-            let queue = &self.registration.as_ref().expect("a live session is registered").subscriber().queue;
+            let queue = &self
+                .registration
+                .as_ref()
+                .expect("a live session is registered")
+                .subscriber()
+                .queue;
             tokio::select! {
                 biased;
                 () = queue.notified() => {}
@@ -180,7 +194,8 @@ impl Session {
         let close = subscriber.queue.take(&mut self.batch);
         let mask = subscriber.mask();
         let position = self.position;
-        self.batch.retain(|e| e.seq() > position && mask.contains(e.key));
+        self.batch
+            .retain(|e| e.seq() > position && mask.contains(e.key));
         if let Some(last) = self.batch.last() {
             self.batch_covers = last.seq();
             return Some(Output::Events);
@@ -192,7 +207,10 @@ impl Session {
     fn progress_due(&mut self, now: Instant, position: u64) -> Option<Output> {
         self.position = self.position.max(position);
         let behind = self.cursor.is_none_or(|c| c.seq < self.position);
-        if !behind || now.saturating_duration_since(self.last_progress) < self.edge.settings.progress_interval {
+        if !behind
+            || now.saturating_duration_since(self.last_progress)
+                < self.edge.settings.progress_interval
+        {
             return None;
         }
         self.last_progress = now;
@@ -209,7 +227,11 @@ impl Session {
         if self.registration.is_none() && edge.ring.covers(next) {
             self.register();
         }
-        let chunk = match edge.replayer.read(&edge.ring, self.epoch, next, CATCH_UP_BATCH).await {
+        let chunk = match edge
+            .replayer
+            .read(&edge.ring, self.epoch, next, CATCH_UP_BATCH)
+            .await
+        {
             Ok(chunk) => chunk,
             Err(error) => {
                 tracing::warn!(%error, "replay read failed; retrying");
@@ -232,7 +254,12 @@ impl Session {
         self.catch_up = (!caught_up).then_some(chunk.covered + 1);
         let (position, mask) = (self.position, self.subscription.mask());
         self.batch.clear();
-        self.batch.extend(chunk.events.into_iter().filter(|e| e.seq() > position && mask.contains(e.key)));
+        self.batch.extend(
+            chunk
+                .events
+                .into_iter()
+                .filter(|e| e.seq() > position && mask.contains(e.key)),
+        );
         if !self.batch.is_empty() {
             self.batch_covers = chunk.covered;
             return Some(Output::Events);
@@ -283,12 +310,17 @@ impl Session {
             ClientMessage::Subscribe { since: Some(_), .. } => {
                 return ServerMessage::error("\"since\" is accepted on the first Subscribe only");
             }
-            ClientMessage::Subscribe { events, since: None } => {
-                self.subscription.subscribe(&events).map(|()| ServerMessage::Subscribed { events })
-            }
-            ClientMessage::Unsubscribe { events } => {
-                self.subscription.unsubscribe(&events).map(|()| ServerMessage::Unsubscribed { events })
-            }
+            ClientMessage::Subscribe {
+                events,
+                since: None,
+            } => self
+                .subscription
+                .subscribe(&events)
+                .map(|()| ServerMessage::Subscribed { events }),
+            ClientMessage::Unsubscribe { events } => self
+                .subscription
+                .unsubscribe(&events)
+                .map(|()| ServerMessage::Unsubscribed { events }),
         };
         match result {
             Ok(reply) => {

@@ -21,7 +21,9 @@ pub struct Snapshots {
 
 impl Snapshots {
     fn lock(&self) -> MutexGuard<'_, HashMap<Key, Arc<EncodedEvent>>> {
-        self.values.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.values
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Keeps `event` when it is a snapshot kind and newer than the value held.
@@ -43,7 +45,12 @@ impl Snapshots {
 
     /// The values a filter takes, in stream order.
     pub fn matching(&self, mask: KindSet) -> Vec<Arc<EncodedEvent>> {
-        let mut out: Vec<_> = self.lock().values().filter(|e| mask.contains(e.key)).cloned().collect();
+        let mut out: Vec<_> = self
+            .lock()
+            .values()
+            .filter(|e| mask.contains(e.key))
+            .cloned()
+            .collect();
         out.sort_by_key(|e| e.seq());
         out
     }

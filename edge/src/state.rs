@@ -78,7 +78,8 @@ impl FeedStatus {
     /// The stream was recreated: positions start over on the new instance.
     pub fn reset(&self, identity: &StreamIdentity) {
         self.epoch.store(identity.epoch.0, Ordering::Release);
-        self.published.send_replace(identity.first_seq.saturating_sub(1));
+        self.published
+            .send_replace(identity.first_seq.saturating_sub(1));
     }
 
     pub fn stopped(&self) {
@@ -115,7 +116,8 @@ impl FeedStatus {
 
     /// The cursor of the newest event fanned out, once the feed has started.
     pub fn cursor(&self) -> Option<Cursor> {
-        self.is_running().then(|| Cursor::new(self.epoch(), self.published_seq()))
+        self.is_running()
+            .then(|| Cursor::new(self.epoch(), self.published_seq()))
     }
 }
 

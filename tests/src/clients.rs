@@ -46,9 +46,12 @@ impl WsClient {
         let socket = tokio::net::TcpSocket::new_v4()?;
         socket.set_recv_buffer_size(4096)?;
         let stream = socket.connect(addr).await?;
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream)))
-            .await
-            .context("websocket connect timed out")??;
+        let (ws, _) = tokio::time::timeout(
+            WAIT,
+            tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream)),
+        )
+        .await
+        .context("websocket connect timed out")??;
         Ok(WsClient { ws })
     }
 

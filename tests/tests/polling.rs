@@ -14,7 +14,14 @@ async fn publish(nats: &TestNats, range: std::ops::RangeInclusive<u64>) -> Vec<u
     for n in range {
         let json = json!({"type": "MessageAdded", "data": {"message_id": format!("m{n}"), "depth": n, "timestamp": 1}});
         let subject = Kind::MessageAdded.subject(nats.prefix());
-        seqs.push(js.publish(subject, json.to_string().into()).await.unwrap().await.unwrap().sequence);
+        seqs.push(
+            js.publish(subject, json.to_string().into())
+                .await
+                .unwrap()
+                .await
+                .unwrap()
+                .sequence,
+        );
     }
     seqs
 }
@@ -26,7 +33,12 @@ async fn get(url: String) -> (u16, Value) {
 }
 
 fn depths(page: &Value) -> Vec<u64> {
-    page["events"].as_array().unwrap().iter().map(|e| e["event"]["data"]["depth"].as_u64().unwrap()).collect()
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["data"]["depth"].as_u64().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -42,7 +54,8 @@ async fn pages_follow_next_across_edges_exactly_once() {
     .await
     .unwrap();
 
-    let (status, page) = get(a.http(&format!("/v1/events?after={epoch}-{}&limit=3", seqs[1]))).await;
+    let (status, page) =
+        get(a.http(&format!("/v1/events?after={epoch}-{}&limit=3", seqs[1]))).await;
     assert_eq!(status, 200);
     assert_eq!(depths(&page), vec![3, 4, 5]);
     assert_eq!(page["events"][0]["id"], format!("{epoch}-{}", seqs[2]));
@@ -51,7 +64,11 @@ async fn pages_follow_next_across_edges_exactly_once() {
     assert_eq!(page["reset"], Value::Null);
 
     // Stateless: the next page comes from another edge.
-    let (_, page) = get(b.http(&format!("/v1/events?after={}", page["next"].as_str().unwrap()))).await;
+    let (_, page) = get(b.http(&format!(
+        "/v1/events?after={}",
+        page["next"].as_str().unwrap()
+    )))
+    .await;
     assert_eq!(depths(&page), vec![6, 7]);
     assert_eq!(page["next"], format!("{epoch}-{}", seqs[6]));
 }
@@ -62,12 +79,19 @@ async fn next_moves_past_filtered_events_and_without_after_starts_at_the_newest(
     let edge = TestEdge::start(&nats).await.unwrap();
     let seqs = publish(&nats, 1..=5).await;
     let epoch = edge.state().feed.epoch();
-    adic_tests::wait_until(Duration::from_secs(10), || async { edge.state().feed.published_seq() >= seqs[4] })
-        .await
-        .unwrap();
-    let (_, page) = get(edge.http(&format!("/v1/events?after={epoch}-0&events=node.stopped"))).await;
+    adic_tests::wait_until(Duration::from_secs(10), || async {
+        edge.state().feed.published_seq() >= seqs[4]
+    })
+    .await
+    .unwrap();
+    let (_, page) =
+        get(edge.http(&format!("/v1/events?after={epoch}-0&events=node.stopped"))).await;
     assert_eq!(page["events"], json!([]));
-    assert_eq!(page["next"], format!("{epoch}-{}", seqs[4]), "next advances past what the filter skipped");
+    assert_eq!(
+        page["next"],
+        format!("{epoch}-{}", seqs[4]),
+        "next advances past what the filter skipped"
+    );
 
     let (_, page) = get(edge.http("/v1/events")).await;
     assert_eq!(page["events"], json!([]), "nothing old without a cursor");
@@ -87,7 +111,10 @@ async fn wait_holds_an_empty_page_until_an_event_arrives() {
     let (status, page) = poll.await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(depths(&page), vec![1]);
-    assert!(started.elapsed() < Duration::from_secs(15), "answered when the event came, not at the end of wait");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "answered when the event came, not at the end of wait"
+    );
 
     let started = Instant::now();
     let (_, page) = get(edge.http("/v1/events?wait=0.3")).await;
@@ -109,6 +136,9 @@ async fn bad_parameters_are_explained() {
     ] {
         let (status, body) = get(edge.http(&format!("/v1/events?{query}"))).await;
         assert_eq!(status, 400, "{query}");
-        assert!(body["error"].as_str().unwrap().contains(needle), "{query}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(needle),
+            "{query}: {body}"
+        );
     }
 }

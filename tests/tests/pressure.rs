@@ -20,7 +20,11 @@ async fn publish_large(nats: &TestNats, count: u64) {
     let subject = Kind::MessageAdded.subject(nats.prefix());
     for n in 1..=count {
         let json = json!({"type": "MessageAdded", "data": {"message_id": pad, "depth": n, "timestamp": 1}});
-        js.publish(subject.clone(), json.to_string().into()).await.unwrap().await.unwrap();
+        js.publish(subject.clone(), json.to_string().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
     }
 }
 
@@ -31,7 +35,10 @@ fn depth(event: &Value) -> u64 {
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_with_its_cursor_and_catches_up() {
     let nats = TestNats::start().await.unwrap();
-    let settings = EdgeSettings { client_queue_bytes: 256 << 10, ..EdgeSettings::default() };
+    let settings = EdgeSettings {
+        client_queue_bytes: 256 << 10,
+        ..EdgeSettings::default()
+    };
     let edge = TestEdge::start_with(&nats, settings).await.unwrap();
     let mut slow = WsClient::connect_small_buffer(&edge.ws("")).await.unwrap();
     let mut healthy = WsClient::connect(&edge.ws("")).await.unwrap();
@@ -64,19 +71,36 @@ async fn a_client_that_stops_reading_is_closed_with_its_cursor_and_catches_up() 
         }
     };
     assert!((got.len() as u64) < count, "the client really fell behind");
-    let mut resumed = WsClient::connect(&edge.ws(&format!("?since={resume}"))).await.unwrap();
+    let mut resumed = WsClient::connect(&edge.ws(&format!("?since={resume}")))
+        .await
+        .unwrap();
     while (got.len() as u64) < count {
         got.push(depth(&resumed.next_event().await.unwrap().1));
     }
-    assert_eq!(got, (1..=count).collect::<Vec<_>>(), "every event exactly once, in order");
-    let metrics = reqwest::get(edge.http("/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("adic_edge_slow_consumer_closes_total{transport=\"websocket\"} 1"), "{metrics}");
+    assert_eq!(
+        got,
+        (1..=count).collect::<Vec<_>>(),
+        "every event exactly once, in order"
+    );
+    let metrics = reqwest::get(edge.http("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("adic_edge_slow_consumer_closes_total{transport=\"websocket\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn a_slow_sse_client_gets_a_retry_and_resumes_by_last_event_id() {
     let nats = TestNats::start().await.unwrap();
-    let settings = EdgeSettings { client_queue_bytes: 256 << 10, ..EdgeSettings::default() };
+    let settings = EdgeSettings {
+        client_queue_bytes: 256 << 10,
+        ..EdgeSettings::default()
+    };
     let edge = TestEdge::start_with(&nats, settings).await.unwrap();
     let mut slow = SseClient::connect(&edge.sse("")).await.unwrap();
     let count = 1000;
@@ -84,21 +108,31 @@ async fn a_slow_sse_client_gets_a_retry_and_resumes_by_last_event_id() {
     let mut got = Vec::new();
     let mut last_id = None;
     loop {
-        let Some(frame) = slow.next_frame().await.unwrap() else { break };
+        let Some(frame) = slow.next_frame().await.unwrap() else {
+            break;
+        };
         if let Some(data) = frame.data {
             got.push(depth(&serde_json::from_str(&data).unwrap()));
             last_id = frame.id;
         } else if frame.retry.is_some() {
-            assert_eq!(slow.next_frame().await.unwrap(), None, "the stream ends after the retry hint");
+            assert_eq!(
+                slow.next_frame().await.unwrap(),
+                None,
+                "the stream ends after the retry hint"
+            );
             break;
         }
     }
     assert!((got.len() as u64) < count, "the client really fell behind");
     let last_id = last_id.expect("some events came before the close");
-    let mut resumed = SseClient::connect_with(&edge.sse(""), &[("Last-Event-ID", &last_id)]).await.unwrap();
+    let mut resumed = SseClient::connect_with(&edge.sse(""), &[("Last-Event-ID", &last_id)])
+        .await
+        .unwrap();
     while (got.len() as u64) < count {
         let frame = resumed.next_event().await.unwrap();
-        got.push(depth(&serde_json::from_str(frame.data.as_deref().unwrap()).unwrap()));
+        got.push(depth(
+            &serde_json::from_str(frame.data.as_deref().unwrap()).unwrap(),
+        ));
     }
     assert_eq!(got, (1..=count).collect::<Vec<_>>());
 }
@@ -106,7 +140,10 @@ async fn a_slow_sse_client_gets_a_retry_and_resumes_by_last_event_id() {
 #[tokio::test]
 async fn a_draining_edge_turns_unready_refuses_newcomers_and_closes_clients_over_the_grace() {
     let nats = TestNats::start().await.unwrap();
-    let settings = EdgeSettings { drain_grace: Duration::from_secs(3), ..EdgeSettings::default() };
+    let settings = EdgeSettings {
+        drain_grace: Duration::from_secs(3),
+        ..EdgeSettings::default()
+    };
     let edge = TestEdge::start_with(&nats, settings).await.unwrap();
     let mut clients = Vec::new();
     for _ in 0..4 {
@@ -114,8 +151,16 @@ async fn a_draining_edge_turns_unready_refuses_newcomers_and_closes_clients_over
     }
     let mut sse = SseClient::connect(&edge.sse("")).await.unwrap();
     let js = async_nats::jetstream::new(nats.client().await.unwrap());
-    let json = json!({"type": "NodeStarted", "data": {"node_id": "n", "version": "1", "timestamp": 1}});
-    js.publish(Kind::NodeStarted.subject(nats.prefix()), json.to_string().into()).await.unwrap().await.unwrap();
+    let json =
+        json!({"type": "NodeStarted", "data": {"node_id": "n", "version": "1", "timestamp": 1}});
+    js.publish(
+        Kind::NodeStarted.subject(nats.prefix()),
+        json.to_string().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
     for client in &mut clients {
         client.next_event().await.unwrap();
     }
@@ -131,11 +176,20 @@ async fn a_draining_edge_turns_unready_refuses_newcomers_and_closes_clients_over
     })
     .await
     .unwrap();
-    let refused = WsClient::connect(&ws_url).await.err().expect("no new WebSocket while draining");
+    let refused = WsClient::connect(&ws_url)
+        .await
+        .err()
+        .expect("no new WebSocket while draining");
     assert!(refused.to_string().contains("503"), "{refused}");
     let mut newcomer = SseClient::connect(&sse_url).await.unwrap();
     assert_eq!(newcomer.status, 200);
-    assert!(newcomer.next_frame().await.unwrap().unwrap().retry.is_some());
+    assert!(newcomer
+        .next_frame()
+        .await
+        .unwrap()
+        .unwrap()
+        .retry
+        .is_some());
 
     let mut closed_at = Vec::new();
     for client in &mut clients {
@@ -149,7 +203,13 @@ async fn a_draining_edge_turns_unready_refuses_newcomers_and_closes_clients_over
         closed_at.push(started.elapsed());
     }
     let spread = *closed_at.iter().max().unwrap() - *closed_at.iter().min().unwrap();
-    assert!(spread >= Duration::from_millis(800), "closes are paced, not all at once: {closed_at:?}");
+    assert!(
+        spread >= Duration::from_millis(800),
+        "closes are paced, not all at once: {closed_at:?}"
+    );
     shutdown.await.unwrap().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(4), "the edge exits once its clients are gone");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the edge exits once its clients are gone"
+    );
 }

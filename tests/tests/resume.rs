@@ -17,7 +17,10 @@ struct Stream {
 impl Stream {
     async fn new(nats: &TestNats) -> Stream {
         let js = async_nats::jetstream::new(nats.client().await.unwrap());
-        Stream { js, prefix: nats.prefix().to_owned() }
+        Stream {
+            js,
+            prefix: nats.prefix().to_owned(),
+        }
     }
 
     /// Publishes `message.new` events numbered by depth; returns their stream sequences.
@@ -25,7 +28,14 @@ impl Stream {
         let mut seqs = Vec::new();
         for n in range {
             let json = json!({"type": "MessageAdded", "data": {"message_id": format!("m{n}"), "depth": n, "timestamp": 1}});
-            let ack = self.js.publish(Kind::MessageAdded.subject(&self.prefix), json.to_string().into()).await.unwrap();
+            let ack = self
+                .js
+                .publish(
+                    Kind::MessageAdded.subject(&self.prefix),
+                    json.to_string().into(),
+                )
+                .await
+                .unwrap();
             seqs.push(ack.await.unwrap().sequence);
         }
         seqs
@@ -33,7 +43,11 @@ impl Stream {
 
     async fn kind(&self, kind: Kind, data: Value) -> u64 {
         let json = json!({"type": kind.variant(), "data": data});
-        let ack = self.js.publish(kind.subject(&self.prefix), json.to_string().into()).await.unwrap();
+        let ack = self
+            .js
+            .publish(kind.subject(&self.prefix), json.to_string().into())
+            .await
+            .unwrap();
         ack.await.unwrap().sequence
     }
 }
@@ -65,7 +79,9 @@ async fn websocket_resumes_on_another_edge_with_no_gap_and_no_duplicate() {
     drop(first);
     stream.numbered(11..=20).await;
 
-    let mut resumed = WsClient::connect(&b.ws(&format!("?since={cursor}"))).await.unwrap();
+    let mut resumed = WsClient::connect(&b.ws(&format!("?since={cursor}")))
+        .await
+        .unwrap();
     expect_ws(&mut resumed, 11..=20).await;
     stream.numbered(21..=25).await;
     expect_ws(&mut resumed, 21..=25).await;
@@ -89,7 +105,13 @@ async fn since_on_the_first_subscribe_resumes_and_later_it_is_an_error() {
         .unwrap();
     let error = ws.next_json().await.unwrap();
     assert_eq!(error["type"], "Error");
-    assert!(error["message"].as_str().unwrap().contains("first Subscribe only"), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("first Subscribe only"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -101,8 +123,12 @@ async fn sse_resumes_by_last_event_id_header_or_query_and_the_header_wins() {
     let epoch = edge.state().feed.epoch();
     let at = |i: usize| format!("{epoch}-{}", seqs[i]);
 
-    let mut by_header = SseClient::connect_with(&edge.sse(""), &[("Last-Event-ID", &at(4))]).await.unwrap();
-    let mut by_query = SseClient::connect(&edge.sse(&format!("?last_event_id={}", at(1)))).await.unwrap();
+    let mut by_header = SseClient::connect_with(&edge.sse(""), &[("Last-Event-ID", &at(4))])
+        .await
+        .unwrap();
+    let mut by_query = SseClient::connect(&edge.sse(&format!("?last_event_id={}", at(1))))
+        .await
+        .unwrap();
     let mut both = SseClient::connect_with(
         &edge.sse(&format!("?last_event_id={}", at(1))),
         &[("Last-Event-ID", &at(6))],
@@ -117,14 +143,19 @@ async fn sse_resumes_by_last_event_id_header_or_query_and_the_header_wins() {
             assert_eq!(frame.id, Some(at(n as usize - 1)));
         }
     }
-    let bad = SseClient::connect_with(&edge.sse(""), &[("Last-Event-ID", "nonsense")]).await.unwrap();
+    let bad = SseClient::connect_with(&edge.sse(""), &[("Last-Event-ID", "nonsense")])
+        .await
+        .unwrap();
     assert_eq!(bad.status, 400);
 }
 
 #[tokio::test]
 async fn an_old_cursor_replays_from_jetstream_then_joins_live() {
     let nats = TestNats::start().await.unwrap();
-    let settings = EdgeSettings { ring_events: 10, ..EdgeSettings::default() };
+    let settings = EdgeSettings {
+        ring_events: 10,
+        ..EdgeSettings::default()
+    };
     let edge = TestEdge::start_with(&nats, settings).await.unwrap();
     let stream = Stream::new(&nats).await;
     let seqs = stream.numbered(1..=700).await;
@@ -133,8 +164,16 @@ async fn an_old_cursor_replays_from_jetstream_then_joins_live() {
     expect_ws(&mut ws, 6..=700).await;
     stream.numbered(701..=710).await;
     expect_ws(&mut ws, 701..=710).await;
-    let metrics = reqwest::get(edge.http("/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("adic_edge_resumes_total{source=\"jetstream\"} 1"), "{metrics}");
+    let metrics = reqwest::get(edge.http("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("adic_edge_resumes_total{source=\"jetstream\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -146,20 +185,30 @@ async fn a_cursor_older_than_the_stream_gets_a_gap_then_everything_held() {
     config.max_messages = 20;
     js.create_stream(config).await.unwrap();
     // A ring smaller than the stream: the old cursor is in neither.
-    let settings = EdgeSettings { ring_events: 10, ..EdgeSettings::default() };
+    let settings = EdgeSettings {
+        ring_events: 10,
+        ..EdgeSettings::default()
+    };
     let edge = TestEdge::start_with(&nats, settings).await.unwrap();
     let stream = Stream::new(&nats).await;
     let seqs = stream.numbered(1..=50).await;
     let epoch = edge.state().feed.epoch();
     let old = format!("{epoch}-{}", seqs[4]);
 
-    let mut ws = WsClient::connect(&edge.ws(&format!("?since={old}"))).await.unwrap();
+    let mut ws = WsClient::connect(&edge.ws(&format!("?since={old}")))
+        .await
+        .unwrap();
     let gap = ws.next_json().await.unwrap();
     let first_available = format!("{epoch}-{}", seqs[30]);
-    assert_eq!(gap, json!({"type": "Gap", "requested": old, "first_available": first_available}));
+    assert_eq!(
+        gap,
+        json!({"type": "Gap", "requested": old, "first_available": first_available})
+    );
     expect_ws(&mut ws, 31..=50).await;
 
-    let mut sse = SseClient::connect_with(&edge.sse(""), &[("Last-Event-ID", &old)]).await.unwrap();
+    let mut sse = SseClient::connect_with(&edge.sse(""), &[("Last-Event-ID", &old)])
+        .await
+        .unwrap();
     let frame = sse.next_event().await.unwrap();
     assert_eq!(frame.event.as_deref(), Some("gap"));
     assert_eq!(frame.id, None, "a notice does not move the cursor");
@@ -176,19 +225,36 @@ async fn another_stream_instance_gets_a_reset_and_beyond_the_stream_an_error() {
     let epoch = edge.state().feed.epoch();
     let other = if epoch.0 == 1 { "00000002" } else { "00000001" };
 
-    let mut ws = WsClient::connect(&edge.ws(&format!("?since={other}-2"))).await.unwrap();
+    let mut ws = WsClient::connect(&edge.ws(&format!("?since={other}-2")))
+        .await
+        .unwrap();
     let reset = ws.next_json().await.unwrap();
     assert_eq!(reset["type"], "Reset", "{reset}");
     assert_eq!(reset["current"], format!("{epoch}-0"));
     expect_ws(&mut ws, 1..=3).await;
 
-    let mut beyond = WsClient::connect(&edge.ws(&format!("?since={epoch}-999999"))).await.unwrap();
+    let mut beyond = WsClient::connect(&edge.ws(&format!("?since={epoch}-999999")))
+        .await
+        .unwrap();
     let error = beyond.next_json().await.unwrap();
-    assert!(error["message"].as_str().unwrap().contains("beyond the end of the stream"), "{error}");
-    assert!(matches!(beyond.next_item().await.unwrap(), WsItem::Close(Some((4100, _)))));
-    let sse = SseClient::connect(&edge.sse(&format!("?last_event_id={epoch}-999999"))).await.unwrap();
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("beyond the end of the stream"),
+        "{error}"
+    );
+    assert!(matches!(
+        beyond.next_item().await.unwrap(),
+        WsItem::Close(Some((4100, _)))
+    ));
+    let sse = SseClient::connect(&edge.sse(&format!("?last_event_id={epoch}-999999")))
+        .await
+        .unwrap();
     assert_eq!(sse.status, 400);
-    let poll = reqwest::get(edge.http(&format!("/v1/events?after={epoch}-999999"))).await.unwrap();
+    let poll = reqwest::get(edge.http(&format!("/v1/events?after={epoch}-999999")))
+        .await
+        .unwrap();
     assert_eq!(poll.status(), 400);
 }
 
@@ -201,13 +267,20 @@ async fn sparse_filters_receive_progress_so_their_cursor_keeps_up() {
     };
     let edge = TestEdge::start_with(&nats, settings).await.unwrap();
     let stream = Stream::new(&nats).await;
-    let mut ws = WsClient::connect(&edge.ws("?events=node.stopped")).await.unwrap();
-    let mut sse = SseClient::connect(&edge.sse("?events=node.stopped")).await.unwrap();
+    let mut ws = WsClient::connect(&edge.ws("?events=node.stopped"))
+        .await
+        .unwrap();
+    let mut sse = SseClient::connect(&edge.sse("?events=node.stopped"))
+        .await
+        .unwrap();
     let seqs = stream.numbered(1..=10).await;
     let last = format!("{}-{}", edge.state().feed.epoch(), seqs[9]);
     loop {
         let v = ws.next_json().await.unwrap();
-        assert_eq!(v["type"], "Progress", "only progress for a filter that matched nothing: {v}");
+        assert_eq!(
+            v["type"], "Progress",
+            "only progress for a filter that matched nothing: {v}"
+        );
         if v["id"] == last.as_str() {
             assert_eq!(v, json!({"type": "Progress", "id": last}));
             break;
@@ -215,7 +288,10 @@ async fn sparse_filters_receive_progress_so_their_cursor_keeps_up() {
     }
     loop {
         let frame = sse.next_frame().await.unwrap().unwrap();
-        assert!(frame.data.is_none(), "progress frames carry no data: {frame:?}");
+        assert!(
+            frame.data.is_none(),
+            "progress frames carry no data: {frame:?}"
+        );
         if frame.id.as_deref() == Some(last.as_str()) {
             break;
         }
@@ -235,9 +311,20 @@ async fn snapshot_true_sends_current_values_first_without_a_cursor() {
     let nats = TestNats::start().await.unwrap();
     let edge = TestEdge::start(&nats).await.unwrap();
     let stream = Stream::new(&nats).await;
-    stream.kind(Kind::TipsUpdated, json!({"tips": ["a"], "count": 1, "timestamp": 1})).await;
-    stream.kind(Kind::TipsUpdated, json!({"tips": ["a", "b"], "count": 2, "timestamp": 2})).await;
-    let kcore = json!({"finalized_count": 5, "pending_count": 1, "current_k_value": 3, "timestamp": 2});
+    stream
+        .kind(
+            Kind::TipsUpdated,
+            json!({"tips": ["a"], "count": 1, "timestamp": 1}),
+        )
+        .await;
+    stream
+        .kind(
+            Kind::TipsUpdated,
+            json!({"tips": ["a", "b"], "count": 2, "timestamp": 2}),
+        )
+        .await;
+    let kcore =
+        json!({"finalized_count": 5, "pending_count": 1, "current_k_value": 3, "timestamp": 2});
     stream.kind(Kind::KCoreUpdated, kcore).await;
     stream.numbered(1..=1).await;
     for (peer, n) in [("p1", 1), ("p2", 2)] {
@@ -260,15 +347,26 @@ async fn snapshot_true_sends_current_values_first_without_a_cursor() {
         assert!(v.get("id").is_none());
         snapshots.push(v["event"].clone());
     }
-    assert_eq!(snapshots[0]["data"]["count"], 2, "the newest tips value only");
+    assert_eq!(
+        snapshots[0]["data"]["count"], 2,
+        "the newest tips value only"
+    );
     assert_eq!(snapshots[1]["type"], "KCoreUpdated");
-    assert_eq!(snapshots[2]["data"]["peer_id"], "p1", "sync.progress is kept per peer");
+    assert_eq!(
+        snapshots[2]["data"]["peer_id"], "p1",
+        "sync.progress is kept per peer"
+    );
     assert_eq!(snapshots[3]["data"]["peer_id"], "p2");
     stream.numbered(3..=3).await;
     assert_eq!(depth(&ws.next_event().await.unwrap().1), 3, "then live");
 
-    let mut sse = SseClient::connect(&edge.sse("?snapshot=true&events=tips.update")).await.unwrap();
+    let mut sse = SseClient::connect(&edge.sse("?snapshot=true&events=tips.update"))
+        .await
+        .unwrap();
     let frame = sse.next_event().await.unwrap();
     assert_eq!(frame.event.as_deref(), Some("tips.update"));
-    assert_eq!(frame.id, None, "a snapshot frame does not move the browser's lastEventId");
+    assert_eq!(
+        frame.id, None,
+        "a snapshot frame does not move the browser's lastEventId"
+    );
 }

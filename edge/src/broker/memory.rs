@@ -128,9 +128,18 @@ impl Broker for MemoryBroker {
             let identity = broker.identity_now();
             let mut next = match start {
                 LiveStart::At(seq) => seq.max(identity.first_seq),
-                LiveStart::Recent(n) => (identity.last_seq + 1).saturating_sub(n).max(identity.first_seq),
+                LiveStart::Recent(n) => (identity.last_seq + 1)
+                    .saturating_sub(n)
+                    .max(identity.first_seq),
             };
-            if tx.send(LiveItem::Started { identity, from_seq: next }).await.is_err() {
+            if tx
+                .send(LiveItem::Started {
+                    identity,
+                    from_seq: next,
+                })
+                .await
+                .is_err()
+            {
                 return;
             }
             loop {
@@ -239,7 +248,10 @@ mod tests {
         broker.publish("p.high.x", Bytes::from_static(b"1"), None);
         broker.publish("p.high.x", Bytes::from_static(b"2"), None);
         let mut live = broker.live(LiveStart::At(2));
-        assert!(matches!(live.recv().await, Some(LiveItem::Started { from_seq: 2, .. })));
+        assert!(matches!(
+            live.recv().await,
+            Some(LiveItem::Started { from_seq: 2, .. })
+        ));
         broker.publish("p.high.x", Bytes::from_static(b"3"), None);
         for want in [2, 3] {
             match live.recv().await {

@@ -51,7 +51,10 @@ pub enum LiveStart {
 pub enum LiveItem {
     /// The consumer is running on this stream instance from `from_seq` (sent first, and after
     /// every recreation of the consumer, which continues after the last delivered sequence).
-    Started { identity: StreamIdentity, from_seq: u64 },
+    Started {
+        identity: StreamIdentity,
+        from_seq: u64,
+    },
     Event(StreamEvent),
     /// The stream was deleted and recreated: events follow from the new instance.
     Reset(StreamIdentity),

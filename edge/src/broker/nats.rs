@@ -247,7 +247,9 @@ async fn start_consumer(
     *epoch = Some(identity.epoch);
     let start = next_seq.unwrap_or(match start {
         LiveStart::At(seq) => seq,
-        LiveStart::Recent(n) => (identity.last_seq + 1).saturating_sub(n).max(identity.first_seq),
+        LiveStart::Recent(n) => (identity.last_seq + 1)
+            .saturating_sub(n)
+            .max(identity.first_seq),
     });
     let consumer = stream
         .create_consumer(consumer::push::OrderedConfig {
@@ -262,7 +264,14 @@ async fn start_consumer(
         .map_err(unavailable)?;
     let messages = consumer.messages().await.map_err(unavailable)?;
     *next_seq = Some(start);
-    if tx.send(LiveItem::Started { identity, from_seq: start }).await.is_err() {
+    if tx
+        .send(LiveItem::Started {
+            identity,
+            from_seq: start,
+        })
+        .await
+        .is_err()
+    {
         return Ok(None);
     }
     Ok(Some(messages))

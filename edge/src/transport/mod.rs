@@ -10,7 +10,9 @@ pub mod sse;
 pub mod ws;
 
 /// Builds a subscription from the `events` and `priority` query parameters.
-pub fn subscription_from_query(query: &HashMap<String, String>) -> Result<Subscription, FilterError> {
+pub fn subscription_from_query(
+    query: &HashMap<String, String>,
+) -> Result<Subscription, FilterError> {
     Subscription::from_query(
         query.get("events").map(String::as_str),
         query.get("priority").map(String::as_str),

@@ -30,12 +30,18 @@ pub const DEFAULT_LIMIT: usize = 100;
 /// Longest `wait`.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
-pub async fn handler(State(edge): State<Arc<Edge>>, Query(query): Query<HashMap<String, String>>) -> Response {
+pub async fn handler(
+    State(edge): State<Arc<Edge>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     match page(&edge, &query).await {
         Ok(page) => Json(page).into_response(),
         Err(error) => {
             if error.is_client_error() {
-                edge.metrics.client_errors.with_label_values(&["polling"]).inc();
+                edge.metrics
+                    .client_errors
+                    .with_label_values(&["polling"])
+                    .inc();
             }
             error.into_response()
         }
@@ -56,7 +62,9 @@ fn params(query: &HashMap<String, String>) -> Result<Params, String> {
             .parse()
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| format!("limit must be a whole number from 1 to {MAX_LIMIT}, not {v:?}"))?,
+            .ok_or_else(|| {
+                format!("limit must be a whole number from 1 to {MAX_LIMIT}, not {v:?}")
+            })?,
     };
     let wait = match query.get("wait").map(|s| s.trim()) {
         None | Some("") => Duration::ZERO,
@@ -68,7 +76,10 @@ fn params(query: &HashMap<String, String>) -> Result<Params, String> {
             .or_else(|| humantime::parse_duration(v).ok())
             .filter(|d| *d <= MAX_WAIT)
             .ok_or_else(|| {
-                format!("wait must be seconds (e.g. 10 or 2.5s) up to {}, not {v:?}", MAX_WAIT.as_secs())
+                format!(
+                    "wait must be seconds (e.g. 10 or 2.5s) up to {}, not {v:?}",
+                    MAX_WAIT.as_secs()
+                )
             })?,
     };
     Ok(Params { after, limit, wait })
@@ -132,7 +143,10 @@ async fn page(edge: &Edge, query: &HashMap<String, String>) -> Result<Page, ApiE
         if !events.is_empty() || tokio::time::Instant::now() >= deadline {
             break;
         }
-        if tokio::time::timeout_at(deadline, published.changed()).await.is_err() {
+        if tokio::time::timeout_at(deadline, published.changed())
+            .await
+            .is_err()
+        {
             break;
         }
     }
@@ -143,5 +157,10 @@ async fn page(edge: &Edge, query: &HashMap<String, String>) -> Result<Page, ApiE
             event: RawValue::from_string(e.json.to_string()).expect("validated event JSON"),
         })
         .collect();
-    Ok(Page { events, next: Cursor::new(epoch, position), gap, reset })
+    Ok(Page {
+        events,
+        next: Cursor::new(epoch, position),
+        gap,
+        reset,
+    })
 }

@@ -39,7 +39,11 @@ pub async fn handler(
     headers: HeaderMap,
 ) -> Response {
     if edge.settings.no_sse {
-        return ApiError::new(StatusCode::NOT_FOUND, "SSE is disabled on this edge; use /v1/ws/events").into_response();
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "SSE is disabled on this edge; use /v1/ws/events",
+        )
+        .into_response();
     }
     let bad = |message: String| {
         edge.metrics.client_errors.with_label_values(&["sse"]).inc();
@@ -68,7 +72,10 @@ pub async fn handler(
         Err(e) => return bad(e),
     };
     let rejected = |reason: &str| {
-        edge.metrics.connections_rejected.with_label_values(&["sse", reason]).inc();
+        edge.metrics
+            .connections_rejected
+            .with_label_values(&["sse", reason])
+            .inc();
         stream_response(Body::from(retry_frame()))
     };
     if edge.is_draining() {
@@ -82,14 +89,22 @@ pub async fn handler(
         Err(e @ ResumeError::BeyondStream { .. }) => return bad(e.to_string()),
         Err(_) => return rejected("not_ready"),
     };
-    let session = Session::start(Arc::clone(&edge), subscription, plan, snapshot && cursor.is_none());
+    let session = Session::start(
+        Arc::clone(&edge),
+        subscription,
+        plan,
+        snapshot && cursor.is_none(),
+    );
     stream_response(Body::from_stream(body(session, guard, heartbeat)))
 }
 
 fn stream_response(body: Body) -> Response {
     let mut response = Response::new(body);
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
@@ -112,7 +127,12 @@ fn body(
     guard: ConnectionGuard,
     heartbeat: bool,
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send {
-    let state = Stream { session, _guard: guard, heartbeat, done: false };
+    let state = Stream {
+        session,
+        _guard: guard,
+        heartbeat,
+        done: false,
+    };
     futures::stream::unfold(state, |mut s| async move {
         if s.done {
             return None;
@@ -132,7 +152,8 @@ impl Stream {
                     let chunk = match self.session.events() {
                         [one] => one.sse.clone(),
                         many => {
-                            let mut buf = BytesMut::with_capacity(many.iter().map(|e| e.sse.len()).sum());
+                            let mut buf =
+                                BytesMut::with_capacity(many.iter().map(|e| e.sse.len()).sum());
                             for event in many {
                                 buf.extend_from_slice(&event.sse);
                             }
@@ -156,14 +177,18 @@ impl Stream {
                     return Bytes::from(sse::progress_frame(&cursor));
                 }
                 Output::Tick(now) => {
-                    if self.heartbeat && self.session.idle_since(now) >= edge.settings.sse_heartbeat {
+                    if self.heartbeat && self.session.idle_since(now) >= edge.settings.sse_heartbeat
+                    {
                         self.session.wrote(now);
                         return Bytes::from_static(sse::HEARTBEAT.as_bytes());
                     }
                 }
                 Output::Close(reason) => {
                     if reason == CloseReason::SlowConsumer {
-                        edge.metrics.slow_consumer_closes.with_label_values(&["sse"]).inc();
+                        edge.metrics
+                            .slow_consumer_closes
+                            .with_label_values(&["sse"])
+                            .inc();
                     }
                     self.done = true;
                     return retry_frame();

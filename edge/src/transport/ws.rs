@@ -76,7 +76,10 @@ pub async fn handler(
                 }
                 Err((code, message)) => {
                     if code == close::POLICY {
-                        edge.metrics.client_errors.with_label_values(&["websocket"]).inc();
+                        edge.metrics
+                            .client_errors
+                            .with_label_values(&["websocket"])
+                            .inc();
                     }
                     refuse(socket, code, &message).await;
                 }
@@ -91,8 +94,10 @@ async fn start(
 ) -> Result<(Subscription, Plan, bool, bool), (u16, String)> {
     let policy = |e: String| (close::POLICY, e);
     let subscription = super::subscription_from_query(query).map_err(|e| policy(e.to_string()))?;
-    let since = super::cursor_param("since", query.get("since").map(String::as_str)).map_err(policy)?;
-    let snapshot = super::bool_param("snapshot", query.get("snapshot").map(String::as_str), false).map_err(policy)?;
+    let since =
+        super::cursor_param("since", query.get("since").map(String::as_str)).map_err(policy)?;
+    let snapshot = super::bool_param("snapshot", query.get("snapshot").map(String::as_str), false)
+        .map_err(policy)?;
     let plan = resume::plan(edge, since).await.map_err(refusal)?;
     Ok((subscription, plan, snapshot, since.is_some()))
 }
@@ -109,7 +114,9 @@ fn refusal(e: ResumeError) -> (u16, String) {
 
 async fn refuse(mut socket: WebSocket, code: u16, message: &str) {
     let _ = socket.send(text(&ServerMessage::error(message))).await;
-    let _ = socket.send(close_frame(code, &close::reason_with_resume(message, None))).await;
+    let _ = socket
+        .send(close_frame(code, &close::reason_with_resume(message, None)))
+        .await;
 }
 
 fn text(message: &ServerMessage) -> Message {
@@ -124,7 +131,12 @@ fn close_frame(code: u16, reason: &str) -> Message {
 }
 
 /// The connection's loop: client messages in, session output out.
-async fn serve(mut socket: WebSocket, mut session: Session, _guard: ConnectionGuard, resumed: bool) {
+async fn serve(
+    mut socket: WebSocket,
+    mut session: Session,
+    _guard: ConnectionGuard,
+    resumed: bool,
+) {
     let edge = Arc::clone(session.edge());
     // `since` is accepted on the first Subscribe only, and only when the query had none.
     let mut since_allowed = !resumed;
@@ -248,11 +260,16 @@ async fn subscribe_since(
 ) -> Result<ServerMessage, (u16, String)> {
     let policy = |e: String| (close::POLICY, e);
     let cursor = super::cursor_param("since", Some(since)).map_err(policy)?;
-    let reply = session.handle(ClientMessage::Subscribe { events, since: None });
+    let reply = session.handle(ClientMessage::Subscribe {
+        events,
+        since: None,
+    });
     if matches!(reply, ServerMessage::Error { .. }) {
         return Ok(reply);
     }
-    let plan = resume::plan(session.edge(), cursor).await.map_err(refusal)?;
+    let plan = resume::plan(session.edge(), cursor)
+        .await
+        .map_err(refusal)?;
     session.restart(plan);
     Ok(reply)
 }
