@@ -153,12 +153,24 @@ impl Publisher {
     /// Queues a payload on an explicit subject (for kinds this build does not know).
     /// The current span's trace context goes along as `traceparent`.
     pub fn publish_on(&self, subject: String, payload: Bytes) -> Result<(), PublishError> {
+        let n = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let msg_id = format!("{}-{n}", self.shared.msg_id_prefix);
+        self.publish_with_id(subject, payload, msg_id)
+    }
+
+    /// Queues a payload with a caller-chosen `Nats-Msg-Id`. A node that numbers its events can
+    /// derive the id from the number: after a restart it may publish again what it is not sure
+    /// was stored, and the stream keeps one copy (within the duplicate window).
+    pub fn publish_with_id(
+        &self,
+        subject: String,
+        payload: Bytes,
+        msg_id: String,
+    ) -> Result<(), PublishError> {
         let mut headers = HeaderMap::new();
         if let Some(traceparent) = current_traceparent() {
             headers.insert(TRACEPARENT, traceparent.as_str());
         }
-        let n = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let msg_id = format!("{}-{n}", self.shared.msg_id_prefix);
         let outgoing = Outgoing {
             subject,
             payload,

@@ -71,8 +71,13 @@ impl WsClient {
 
     /// The next JSON message or close, skipping pings and pongs.
     pub async fn next_item(&mut self) -> anyhow::Result<WsItem> {
+        self.next_item_within(WAIT).await
+    }
+
+    /// [`next_item`](Self::next_item) with another wait.
+    pub async fn next_item_within(&mut self, wait: Duration) -> anyhow::Result<WsItem> {
         loop {
-            let message = tokio::time::timeout(WAIT, self.ws.next())
+            let message = tokio::time::timeout(wait, self.ws.next())
                 .await
                 .context("no websocket message within the wait")?;
             match message {
@@ -152,12 +157,17 @@ impl SseClient {
 
     /// The next frame; `None` when the server ended the stream.
     pub async fn next_frame(&mut self) -> anyhow::Result<Option<SseFrame>> {
+        self.next_frame_within(WAIT).await
+    }
+
+    /// [`next_frame`](Self::next_frame) with another wait.
+    pub async fn next_frame_within(&mut self, wait: Duration) -> anyhow::Result<Option<SseFrame>> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let raw: String = self.buffer.drain(..end + 2).collect();
                 return Ok(Some(parse_frame(&raw)));
             }
-            match tokio::time::timeout(WAIT, self.body.next())
+            match tokio::time::timeout(wait, self.body.next())
                 .await
                 .context("no SSE frame within the wait")?
             {

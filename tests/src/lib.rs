@@ -4,9 +4,12 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+pub mod browser;
+pub mod chaos;
 pub mod clients;
 pub mod edge;
 pub mod nats;
+pub mod processes;
 
 /// Polls `condition` until it holds or `within` has passed.
 pub async fn wait_until<F, Fut>(within: Duration, mut condition: F) -> anyhow::Result<()>

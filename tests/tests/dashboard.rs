@@ -1,0 +1,532 @@
+//! The dashboard in a real browser: headless Chromium loads `/` from an in-process demo edge
+//! (in-memory stream + simulated node at 20x speed), and the test checks what a person would
+//! see against an independent WebSocket client on the same edge (the "witness").
+//!
+//! Why a witness: the page and the witness read the same totally ordered stream, so when the
+//! page's cursor is an id the witness also received, the page must show exactly the tips count
+//! the witness had at that id. Polling for that moment avoids racing the two clients.
+//!
+//! The screenshot in `docs/dashboard.png` is written here, after events have flowed and before
+//! the filters narrow the view. Needs `chromium` (`apt-get install -y chromium`); without it the
+//! tests fail rather than skip.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use adic_edge::demo::{self, DemoSettings};
+use adic_tests::browser::Browser;
+use adic_tests::clients::WsClient;
+use anyhow::{bail, Context};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Bound on each condition the tests wait for.
+const WAIT: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(100);
+const SCREENSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dashboard.png");
+
+/// A demo edge served in-process until dropped.
+struct Demo {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Demo {
+    async fn start() -> anyhow::Result<Demo> {
+        Demo::start_on("127.0.0.1:0".parse()?).await
+    }
+
+    async fn start_on(listen: SocketAddr) -> anyhow::Result<Demo> {
+        let mut settings = DemoSettings {
+            speed: 20.0,
+            seed: Some(20),
+            ..DemoSettings::default()
+        };
+        settings.edge.listen = listen;
+        let app = demo::start(settings).await?;
+        let addr = app.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        Ok(Demo {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops serving (clients are closed with "reconnect elsewhere") and waits for the drain.
+    async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task)
+                .await
+                .context("demo edge did not stop")???;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// What the witness has received: every id with the tips count as of that id, and counts.
+#[derive(Default)]
+struct Seen {
+    tips_at: HashMap<String, Option<u64>>,
+    tips: Option<u64>,
+    tips_updates: usize,
+    by_kind: HashMap<String, u64>,
+}
+
+/// An independent WebSocket client reading everything the edge sends, in the background.
+struct Witness {
+    seen: Arc<Mutex<Seen>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Witness {
+    async fn connect(demo: &Demo) -> anyhow::Result<Witness> {
+        let mut client = WsClient::connect(&format!("ws://{}/v1/ws/events", demo.addr)).await?;
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let record = Arc::clone(&seen);
+        let task = tokio::spawn(async move {
+            loop {
+                let (id, event) = client.next_event().await?;
+                let variant = event["type"].as_str().unwrap_or_default().to_owned();
+                let mut seen = record.lock().expect("witness lock");
+                if variant == "TipsUpdated" {
+                    seen.tips = event["data"]["count"].as_u64();
+                    seen.tips_updates += 1;
+                }
+                let tips = seen.tips;
+                seen.tips_at.insert(id, tips);
+                *seen.by_kind.entry(variant).or_default() += 1;
+            }
+        });
+        Ok(Witness { seen, task })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Seen) -> T) -> T {
+        f(&self.seen.lock().expect("witness lock"))
+    }
+
+    async fn wait_for_tips(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + WAIT;
+        while self.with(|s| s.tips_updates) == 0 {
+            if self.task.is_finished() || Instant::now() >= deadline {
+                bail!("the witness saw no TipsUpdated");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Evaluates `expression` until `done` accepts its value.
+async fn poll_page(
+    browser: &mut Browser,
+    what: &str,
+    expression: &str,
+    mut done: impl FnMut(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let value = browser.eval(expression).await?;
+        if done(&value) {
+            return Ok(value);
+        }
+        if Instant::now() >= deadline {
+            bail!("{what}: not within {WAIT:?}; last value {value}");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+const STATUS: &str = "(() => { const d = window.adicDashboard; \
+     return { state: d.state, transport: d.transport, cursor: d.cursor, tips: d.tipsCount, total: d.total, \
+              stateText: document.getElementById('state').textContent, \
+              cursorText: document.getElementById('cursor').textContent, \
+              tipsText: document.getElementById('tips-count').textContent }; })()";
+
+fn total(status: &Value) -> u64 {
+    status["total"].as_u64().unwrap_or(0)
+}
+
+async fn wait_live(browser: &mut Browser, transport: &str, label: &str) -> anyhow::Result<Value> {
+    poll_page(browser, &format!("live over {transport}"), STATUS, |s| {
+        s["state"] == "live"
+            && s["transport"] == transport
+            && s["stateText"].as_str().is_some_and(|t| t.contains(label))
+    })
+    .await
+}
+
+/// Waits until the page's cursor is an id the witness received, then compares the tips count.
+async fn agree_with_witness(
+    browser: &mut Browser,
+    witness: &Witness,
+) -> anyhow::Result<(String, u64)> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = browser.eval(STATUS).await?;
+        if let (Some(cursor), Some(tips)) = (status["cursor"].as_str(), status["tips"].as_u64()) {
+            if let Some(expected) = witness.with(|s| s.tips_at.get(cursor).copied()) {
+                let expected =
+                    expected.context("the witness had no tips count at the page's cursor")?;
+                assert_eq!(tips, expected, "page tips count at cursor {cursor}");
+                return Ok((cursor.to_owned(), tips));
+            }
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the page's cursor never matched an id the witness received; last status {status}"
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// With `DASHBOARD_SHOTS=<dir>`, also writes the whole page in light and dark and a phone-sized
+/// view there, for reviewing the design.
+async fn extra_screenshots(browser: &mut Browser) -> anyhow::Result<()> {
+    let Some(dir) = std::env::var_os("DASHBOARD_SHOTS").map(std::path::PathBuf::from) else {
+        return Ok(());
+    };
+    browser.set_viewport(1280, 1500).await?;
+    browser.screenshot(&dir.join("dashboard-full.png")).await?;
+    let dark =
+        serde_json::json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] });
+    browser.command("Emulation.setEmulatedMedia", dark).await?;
+    browser
+        .eval("new Promise(r => setTimeout(r, 1100))")
+        .await?; // the charts redraw each second
+    browser.screenshot(&dir.join("dashboard-dark.png")).await?;
+    browser
+        .command(
+            "Emulation.setEmulatedMedia",
+            serde_json::json!({ "features": [] }),
+        )
+        .await?;
+    browser.set_viewport(390, 1400).await?;
+    browser
+        .eval("document.querySelector('#feed-pause').click(); document.querySelector('#feed details').open = true; \
+               document.querySelector('.feed-panel').scrollIntoView(); new Promise(r => setTimeout(r, 1100))")
+        .await?;
+    browser
+        .screenshot(&dir.join("dashboard-narrow.png"))
+        .await?;
+    browser.eval("document.querySelector('#feed details').open = false; document.querySelector('#feed-pause').click(); scrollTo(0, 0)").await?;
+    browser
+        .set_viewport(adic_tests::browser::WIDTH, adic_tests::browser::HEIGHT)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_shows_the_live_stream_and_filters_it() -> anyhow::Result<()> {
+    adic_tests::init_logs();
+    let demo = Demo::start().await?;
+    // The witness connects first and has seen a tips update, so whatever the page knows about
+    // tips the witness knows too.
+    let witness = Witness::connect(&demo).await?;
+    witness.wait_for_tips().await?;
+
+    let mut browser = Browser::launch().await?;
+    browser.navigate(&demo.url("/")).await?;
+    assert_eq!(browser.eval("document.title").await?, "ADIC live events");
+
+    let status = wait_live(&mut browser, "websocket", "WebSocket").await?;
+    assert_eq!(
+        browser
+            .eval("document.getElementById('transport').textContent")
+            .await?,
+        "WebSocket"
+    );
+    let first_total = total(&status);
+
+    // Same stream, same values: the page's cursor is one of the witness's ids, and its tips count
+    // is the witness's at that id.
+    let (cursor, _tips) = agree_with_witness(&mut browser, &witness).await?;
+    assert!(
+        cursor.parse::<adic_protocol::Cursor>().is_ok(),
+        "cursor {cursor} has the cursor format"
+    );
+    // The header and the card show what the model holds (they render a frame later).
+    poll_page(&mut browser, "cursor and tips shown", STATUS, |s| {
+        s["cursorText"] == s["cursor"]
+            && s["tipsText"].as_str().map(|t| t.replace(',', ""))
+                == s["tips"].as_u64().map(|n| n.to_string())
+    })
+    .await?;
+
+    // The counters move.
+    poll_page(&mut browser, "total grows", STATUS, |s| {
+        total(s) > first_total + 20
+    })
+    .await?;
+    let counts = browser.eval("(() => { const d = window.adicDashboard; const c = d.countsByKind; \
+        return { sum: Object.values(c).reduce((a, b) => a + b, 0), total: d.total, \
+                 shown: Number(document.getElementById('count-total').textContent.replace(/,/g, '')) }; })()").await?;
+    assert_eq!(
+        counts["sum"], counts["total"],
+        "per-kind counts add up to the total"
+    );
+
+    // A rich view for the screenshot: the gauges in, a full feed and a quarter minute of rate
+    // history (best effort: the screenshot is documentation, the assertions are above and below).
+    let _ = poll_page(
+        &mut browser,
+        "gauges filled",
+        "['kcore-finalized', 'diversity-score', 'energy-active', 'admissibility-overall', 'supply-total'] \
+         .every(id => document.getElementById(id).textContent !== '—') \
+         && window.adicDashboard.feedKinds().length >= 100 && performance.now() > 15000",
+        |v| v == true,
+    )
+    .await;
+    browser.screenshot(std::path::Path::new(SCREENSHOT)).await?;
+    extra_screenshots(&mut browser).await?;
+
+    // Narrow screens: nothing sticks out sideways, the feed is still there.
+    browser.set_viewport(390, 844).await?;
+    let narrow = browser
+        .eval("[document.documentElement.scrollWidth, document.getElementById('feed').getBoundingClientRect().width]")
+        .await?;
+    assert!(
+        narrow[0].as_f64().unwrap_or(f64::MAX) <= 390.0,
+        "page wider than a phone: {narrow}"
+    );
+    assert!(
+        narrow[1].as_f64().unwrap_or(0.0) > 300.0,
+        "feed too narrow on a phone: {narrow}"
+    );
+    browser
+        .set_viewport(adic_tests::browser::WIDTH, adic_tests::browser::HEIGHT)
+        .await?;
+
+    // Narrow to message.new through the UI: "None", then tick message.new. Over WebSocket this is
+    // one Subscribe on the open connection; the feed must then show only message.new.
+    browser
+        .eval(
+            "document.getElementById('filter-none').click(); \
+               document.querySelector('input[data-filter-kind=\"message.new\"]').click();",
+        )
+        .await?;
+    let checked = browser
+        .eval("Array.from(document.querySelectorAll('input[data-filter-kind]:checked'), i => i.dataset.filterKind)")
+        .await?;
+    assert_eq!(checked, serde_json::json!(["message.new"]));
+    poll_page(
+        &mut browser,
+        "only message.new arrives",
+        "window.adicDashboard.feedKinds().slice(0, 12)",
+        |v| {
+            v.as_array()
+                .is_some_and(|kinds| kinds.len() == 12 && kinds.iter().all(|k| k == "message.new"))
+        },
+    )
+    .await?;
+    // From here on only message.new is counted, while the witness (unfiltered) still gets the rest.
+    let before = browser.eval("window.adicDashboard.countsByKind").await?;
+    let witness_before = witness.with(|s| s.by_kind.get("TipsUpdated").copied().unwrap_or(0));
+    let added_before = before["message.new"].as_u64().unwrap_or(0);
+    let after = poll_page(
+        &mut browser,
+        "more message.new",
+        "window.adicDashboard.countsByKind",
+        |c| c["message.new"].as_u64().unwrap_or(0) >= added_before + 10,
+    )
+    .await?;
+    for (kind, n) in after.as_object().context("countsByKind is an object")? {
+        if kind != "message.new" {
+            assert_eq!(
+                Some(n),
+                before.get(kind),
+                "{kind} still counted after filtering to message.new"
+            );
+        }
+    }
+    assert!(
+        witness.with(|s| s.by_kind.get("TipsUpdated").copied().unwrap_or(0)) > witness_before,
+        "the witness's own unfiltered stream kept receiving other kinds"
+    );
+    let feed_ok = browser
+        .eval("Array.from(document.querySelectorAll('#feed > li[data-kind]')).slice(0, 12) \
+               .every(li => li.dataset.kind === 'message.new' && /^[0-9a-f]{8}-[0-9]+$/.test(li.dataset.id))")
+        .await?;
+    assert_eq!(
+        feed_ok, true,
+        "feed entries carry data-kind and a cursor in data-id"
+    );
+
+    // "All kinds" puts everything back (Subscribe(["all"]) on the same connection).
+    browser
+        .eval("document.getElementById('filter-all').click()")
+        .await?;
+    poll_page(
+        &mut browser,
+        "other kinds arrive again",
+        "window.adicDashboard.feedKinds().slice(0, 12)",
+        |v| {
+            v.as_array()
+                .is_some_and(|kinds| kinds.iter().any(|k| k != "message.new"))
+        },
+    )
+    .await?;
+    assert_eq!(
+        browser
+            .eval("document.querySelectorAll('input[data-filter-kind]:not(:checked)').length")
+            .await?,
+        0,
+        "every kind box is ticked again"
+    );
+
+    assert!(
+        browser.page_errors().is_empty(),
+        "page errors: {:?}",
+        browser.page_errors()
+    );
+    drop(browser);
+    demo.shutdown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_over_sse_filters_by_priority() -> anyhow::Result<()> {
+    adic_tests::init_logs();
+    let demo = Demo::start().await?;
+    let witness = Witness::connect(&demo).await?;
+    witness.wait_for_tips().await?;
+
+    let mut browser = Browser::launch().await?;
+    browser.navigate(&demo.url("/?transport=sse")).await?;
+    let status = wait_live(&mut browser, "sse", "SSE").await?;
+    poll_page(&mut browser, "events over SSE", STATUS, |s| {
+        total(s) > total(&status) + 20
+    })
+    .await?;
+    agree_with_witness(&mut browser, &witness).await?;
+
+    // A priority change reconnects SSE with `priority=medium`; the feed and counters keep going.
+    browser
+        .eval(
+            "const s = document.getElementById('filter-priority'); s.value = 'medium'; \
+               s.dispatchEvent(new Event('change'));",
+        )
+        .await?;
+    let medium = "new Set(['diversity.update','energy.update','kcore.update','deposit.released','sync.started', \
+        'sync.progress','sync.completed','reputation.changed','quorum.selected','quorum.voted','escrow.locked', \
+        'escrow.released','escrow.slashed','escrow.refunded','governance.treasury.executed', \
+        'committee.aggregator.selected','pouw.workers.selected'])";
+    poll_page(
+        &mut browser,
+        "only medium-priority kinds arrive",
+        &format!("(() => {{ const m = {medium}; const k = window.adicDashboard.feedKinds().slice(0, 8); \
+                  return k.length === 8 && k.every(x => m.has(x)); }})()"),
+        |v| v == true,
+    )
+    .await?;
+    wait_live(&mut browser, "sse", "SSE").await?;
+    assert_eq!(
+        browser.eval("location.search").await?,
+        "?transport=sse&priority=medium",
+        "filters kept in the URL"
+    );
+
+    assert!(
+        browser.page_errors().is_empty(),
+        "page errors: {:?}",
+        browser.page_errors()
+    );
+    drop(browser);
+    demo.shutdown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_reconnects_when_its_edge_restarts() -> anyhow::Result<()> {
+    adic_tests::init_logs();
+    let demo = Demo::start().await?;
+    let addr = demo.addr;
+    let mut browser = Browser::launch().await?;
+    browser.navigate(&demo.url("/")).await?;
+    wait_live(&mut browser, "websocket", "WebSocket").await?;
+    let before = poll_page(&mut browser, "a first cursor", STATUS, |s| {
+        s["cursor"].is_string()
+    })
+    .await?;
+
+    // The edge drains (close code 4000); a new one comes up on the same address with a new
+    // in-memory stream, hence a new cursor epoch. The page must find it by itself.
+    demo.shutdown().await?;
+    poll_page(&mut browser, "notices the loss", STATUS, |s| {
+        s["state"] != "live"
+    })
+    .await?;
+    let demo = Demo::start_on(addr).await?;
+    let old_epoch = before["cursor"]
+        .as_str()
+        .unwrap_or_default()
+        .split('-')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    poll_page(&mut browser, "live again on the new stream", STATUS, |s| {
+        s["state"] == "live"
+            && s["cursor"]
+                .as_str()
+                .and_then(|c| c.split('-').next())
+                .is_some_and(|epoch| epoch != old_epoch)
+    })
+    .await?;
+    let total_now = total(&browser.eval(STATUS).await?);
+    poll_page(&mut browser, "counting again", STATUS, |s| {
+        total(s) > total_now + 10
+    })
+    .await?;
+    // It asked to resume with its old cursor; the new stream answered Reset, and the log says so.
+    let notices = browser
+        .eval("Array.from(document.querySelectorAll('#log > li'), li => li.textContent)")
+        .await?;
+    let notices: Vec<&str> = notices
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        notices.iter().any(|n| n.contains("shutting down")),
+        "a notice for the drain: {notices:?}"
+    );
+    assert!(
+        notices.iter().any(|n| n.contains("stream was recreated")),
+        "a notice for the reset: {notices:?}"
+    );
+
+    assert!(
+        browser.page_errors().is_empty(),
+        "page errors: {:?}",
+        browser.page_errors()
+    );
+    drop(browser);
+    demo.shutdown().await
+}
