@@ -37,6 +37,11 @@ pub async fn run(edge: Arc<Edge>, mut live: mpsc::Receiver<LiveItem>) {
                 tracing::warn!(epoch = %epoch, "stream recreated; closing clients so they start over");
                 edge.hub.close_all(CloseReason::StreamReset);
             }
+            LiveItem::Trimmed { first_seq } => {
+                // Keep the ring no older than the stream, so every edge answers an old cursor
+                // the same way (a Gap), whatever its ring still held.
+                edge.ring.evict_before(first_seq);
+            }
             LiveItem::Event(event) => {
                 let seq = event.seq;
                 match ValidEvent::parse(&prefix, &event.subject, &event.payload) {

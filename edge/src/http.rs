@@ -124,5 +124,6 @@ async fn streaming_health(State(edge): State<Arc<Edge>>) -> Json<serde_json::Val
             "consumer_running": edge.feed.is_running(),
         },
         "connections": { "open": edge.connections.open(), "max": edge.connections.max() },
+        "ring": { "first_seq": edge.ring.bounds().0, "last_seq": edge.ring.bounds().1 },
     }))
 }

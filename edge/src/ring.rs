@@ -77,6 +77,17 @@ impl Ring {
         }
     }
 
+    /// Forgets events before `seq` (the stream no longer holds them).
+    pub fn evict_before(&self, seq: u64) {
+        let mut inner = self.write();
+        while inner.events.front().is_some_and(|e| e.seq() < seq) {
+            if let Some(old) = inner.events.pop_front() {
+                inner.bytes -= old.memory_size();
+            }
+        }
+        inner.start = inner.start.max(seq.min(inner.last + 1));
+    }
+
     /// Records a sequence that carried no deliverable event.
     pub fn skip(&self, seq: u64) {
         let mut inner = self.write();

@@ -194,8 +194,10 @@ impl Session {
         let close = subscriber.queue.take(&mut self.batch);
         let mask = subscriber.mask();
         let position = self.position;
+        let epoch = self.epoch;
+        // Events of another stream instance never continue this session's cursor.
         self.batch
-            .retain(|e| e.seq() > position && mask.contains(e.key));
+            .retain(|e| e.seq() > position && mask.contains(e.key) && e.cursor.epoch == epoch);
         if let Some(last) = self.batch.last() {
             self.batch_covers = last.seq();
             return Some(Output::Events);
@@ -252,13 +254,13 @@ impl Session {
         }
         let caught_up = self.registration.is_some() && chunk.covered >= edge.ring.bounds().1;
         self.catch_up = (!caught_up).then_some(chunk.covered + 1);
-        let (position, mask) = (self.position, self.subscription.mask());
+        let (position, mask, epoch) = (self.position, self.subscription.mask(), self.epoch);
         self.batch.clear();
         self.batch.extend(
             chunk
                 .events
                 .into_iter()
-                .filter(|e| e.seq() > position && mask.contains(e.key)),
+                .filter(|e| e.seq() > position && mask.contains(e.key) && e.cursor.epoch == epoch),
         );
         if !self.batch.is_empty() {
             self.batch_covers = chunk.covered;

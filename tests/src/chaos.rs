@@ -78,7 +78,9 @@ impl World {
     /// `extra` arguments) and haproxy in front of them.
     pub async fn start(edge_bin: &Path, edges: usize, extra: &[&str]) -> anyhow::Result<World> {
         crate::init_logs();
-        let dir = TempDir::new()?;
+        let mut dir = TempDir::new()?;
+        // With TEST_LOG set, the edges' and haproxy's logs stay for reading.
+        dir.disable_cleanup(std::env::var_os("TEST_LOG").is_some());
         let cluster = TestCluster::start(3).await?;
         let stream = StreamSettings {
             replicas: 3,

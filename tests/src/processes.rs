@@ -51,7 +51,7 @@ impl EdgeProcess {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
-            .stdout(Stdio::null())
+            .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", self.bin.display()))?;
@@ -170,7 +170,7 @@ impl Haproxy {
         // readiness check, and no shutdown-sessions on mark-down (a draining edge closes its own
         // clients, paced).
         let config = format!(
-            "global\n    maxconn 20000\n\
+            "global\n    maxconn 9000\n\
              defaults\n    mode http\n    timeout connect 1s\n    timeout client 70s\n    timeout server 70s\n    \
              timeout tunnel 1h\n    option redispatch\n    retries 3\n\
              frontend edges\n    bind 127.0.0.1:{port}\n    default_backend edges\n\

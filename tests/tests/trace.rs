@@ -51,13 +51,11 @@ async fn traceparent_travels_in_the_nats_headers() {
     let mut live = broker.live(LiveStart::At(1));
     let mut received = Vec::new();
     while received.len() < 2 {
-        match tokio::time::timeout(Duration::from_secs(10), live.recv())
+        let item = tokio::time::timeout(Duration::from_secs(10), live.recv())
             .await
-            .unwrap()
-            .unwrap()
-        {
-            LiveItem::Event(event) => received.push(event),
-            LiveItem::Started { .. } | LiveItem::Reset(_) => {}
+            .unwrap();
+        if let Some(LiveItem::Event(event)) = item {
+            received.push(event);
         }
     }
     let traceparent = received[0].traceparent.clone().expect("traceparent header");

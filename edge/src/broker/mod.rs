@@ -56,6 +56,10 @@ pub enum LiveItem {
         from_seq: u64,
     },
     Event(StreamEvent),
+    /// The stream no longer holds events before `first_seq` (age, size limits, a purge).
+    Trimmed {
+        first_seq: u64,
+    },
     /// The stream was deleted and recreated: events follow from the new instance.
     Reset(StreamIdentity),
 }

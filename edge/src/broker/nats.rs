@@ -194,12 +194,32 @@ async fn live_feed(broker: NatsBroker, start: LiveStart, tx: mpsc::Sender<LiveIt
             return;
         };
         retry = Duration::from_millis(100);
+        let mut consumer_name: Option<String> = None;
+        let mut first_seq = 0;
         let mut check = tokio::time::interval(IDENTITY_CHECK);
         check.tick().await;
         loop {
             tokio::select! {
                 item = messages.next() => match item {
                     Some(Ok(message)) => {
+                        // The ordered consumer recreates itself silently (after a missed
+                        // heartbeat or a reconnect) at the old sequence + 1. On a recreated
+                        // stream that would skip its first events under the old epoch, so a new
+                        // consumer name means: check the stream is still the same instance
+                        // before forwarding anything it delivers.
+                        let consumer = message.info().ok().map(|i| i.consumer.to_owned());
+                        if consumer != consumer_name {
+                            if consumer_name.is_some() {
+                                match broker.identity().await {
+                                    Ok(identity) if Some(identity.epoch) == epoch => {}
+                                    _ => {
+                                        tracing::warn!("live consumer was recreated on another stream instance");
+                                        break;
+                                    }
+                                }
+                            }
+                            consumer_name = consumer;
+                        }
                         let Some(event) = from_message(&message) else { continue };
                         next_seq = Some(event.seq + 1);
                         if tx.send(LiveItem::Event(event)).await.is_err() {
@@ -217,6 +237,12 @@ async fn live_feed(broker: NatsBroker, start: LiveStart, tx: mpsc::Sender<LiveIt
                         if Some(identity.epoch) != epoch {
                             tracing::warn!(epoch = %identity.epoch, "stream was recreated");
                             break;
+                        }
+                        if identity.first_seq > first_seq {
+                            first_seq = identity.first_seq;
+                            if tx.send(LiveItem::Trimmed { first_seq }).await.is_err() {
+                                return;
+                            }
                         }
                     }
                 }

@@ -111,7 +111,10 @@ async fn page(edge: &Edge, query: &HashMap<String, String>) -> Result<Page, ApiE
     let mut events = Vec::new();
     loop {
         let until = *published.borrow_and_update();
-        'read: while events.len() < limit && position < until {
+        // The stream was recreated during this request: end the page here; the next request,
+        // with this page's `next`, gets the Reset notice.
+        let same_stream = || edge.feed.epoch() == epoch;
+        'read: while events.len() < limit && position < until && same_stream() {
             let chunk = edge
                 .replayer
                 .read(&edge.ring, epoch, position + 1, limit)
@@ -126,6 +129,9 @@ async fn page(edge: &Edge, query: &HashMap<String, String>) -> Result<Page, ApiE
                 continue;
             }
             for event in chunk.events {
+                if event.cursor.epoch != epoch {
+                    break 'read;
+                }
                 if event.seq() <= position || !mask.contains(event.key) {
                     continue;
                 }
@@ -140,7 +146,7 @@ async fn page(edge: &Edge, query: &HashMap<String, String>) -> Result<Page, ApiE
             }
             position = chunk.covered;
         }
-        if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+        if !events.is_empty() || !same_stream() || tokio::time::Instant::now() >= deadline {
             break;
         }
         if tokio::time::timeout_at(deadline, published.changed())
