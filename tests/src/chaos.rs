@@ -64,8 +64,13 @@ pub fn event(n: u64, pad: usize) -> (Kind, String) {
     }
 }
 
+/// One world at a time: each is three NATS nodes, several edges and haproxy, and two cores run
+/// one of them well, not seven.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Cluster, stream, edges, load balancer.
 pub struct World {
+    _turn: tokio::sync::MutexGuard<'static, ()>,
     pub cluster: TestCluster,
     pub edges: Vec<EdgeProcess>,
     pub lb: Haproxy,
@@ -78,6 +83,7 @@ impl World {
     /// `extra` arguments) and haproxy in front of them.
     pub async fn start(edge_bin: &Path, edges: usize, extra: &[&str]) -> anyhow::Result<World> {
         crate::init_logs();
+        let turn = ONE_AT_A_TIME.lock().await;
         let mut dir = TempDir::new()?;
         // With TEST_LOG set, the edges' and haproxy's logs stay for reading.
         dir.disable_cleanup(std::env::var_os("TEST_LOG").is_some());
@@ -123,6 +129,7 @@ impl World {
             eprintln!("chaos world logs in {}", dir.path().display());
         }
         Ok(World {
+            _turn: turn,
             cluster,
             edges: processes,
             lb,
