@@ -42,11 +42,16 @@ async fn run_demo(
         addr.ip().to_string()
     };
     let base = format!("http://{host}:{}", addr.port());
-    println!("adic-edge demo: simulated ADIC node, in-memory stream (one machine only, not for production)");
-    println!("  dashboard  {base}/");
-    println!("  SSE        curl -N {base}/v1/sse/events");
-    println!("  WebSocket  ws://{host}:{}/v1/ws/events", addr.port());
-    println!("Ctrl-C stops it.");
+    let banner = format!(
+        "adic-edge demo: simulated ADIC node, in-memory stream (one machine only, not for production)\n  \
+         dashboard  {base}/\n  \
+         SSE        curl -N {base}/v1/sse/events\n  \
+         WebSocket  ws://{host}:{port}/v1/ws/events\n\
+         Ctrl-C stops it.\n",
+        port = addr.port()
+    );
+    // A closed stdout (the reader went away) must not take the server down.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
     app.run(shutdown).await
 }
 

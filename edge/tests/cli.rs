@@ -52,19 +52,18 @@ async fn demo_prints_its_url_and_streams_live_events() {
             .unwrap(),
     );
     let stdout = child.0.stdout.take().unwrap();
-    let url = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| {
-                line.trim()
-                    .strip_prefix("dashboard")
-                    .map(|u| u.trim().to_owned())
-            })
-    })
-    .await
-    .unwrap()
-    .expect("demo prints the dashboard URL");
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Keeps reading stdout to the end, as a terminal would.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.trim().strip_prefix("dashboard") {
+                let _ = tx.send(url.trim().to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("demo prints the dashboard URL");
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
     let page = reqwest::get(&url).await.unwrap();

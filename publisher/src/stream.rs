@@ -183,3 +183,24 @@ fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
             if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_name_each_setting_that_differs() {
+        let settings = StreamSettings::default();
+        assert!(settings.differences(&settings.config()).is_empty());
+        let mut existing = settings.config();
+        existing.num_replicas = 3;
+        existing.max_age = Duration::from_secs(60);
+        let found = settings.differences(&existing);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].starts_with("max_age: stream has 60s"), "{found:?}");
+        assert!(
+            found[1].starts_with("replicas: stream has 3, configured 1"),
+            "{found:?}"
+        );
+    }
+}

@@ -236,3 +236,62 @@ async fn health_and_metrics_report_real_figures() {
         }
     }
 }
+
+#[tokio::test]
+async fn websocket_pings_keep_readers_and_close_silent_peers() {
+    let nats = TestNats::start().await.unwrap();
+    let settings = EdgeSettings {
+        ws_ping: Duration::from_millis(300),
+        ..EdgeSettings::default()
+    };
+    let edge = TestEdge::start_with(&nats, settings).await.unwrap();
+    let mut reader = WsClient::connect(&edge.ws("")).await.unwrap();
+    let silent = WsClient::connect(&edge.ws("")).await.unwrap();
+    let connections = || edge.state().connections.open();
+    assert_eq!(connections(), 2);
+    // The reader answers pings as it reads (its client library replies to them); the silent one
+    // reads nothing, so it never answers and is closed after two ping intervals.
+    let reading = tokio::spawn(async move {
+        let _ = reader.next_item_within(Duration::from_secs(3)).await;
+        reader
+    });
+    adic_tests::wait_until(Duration::from_secs(5), || async { connections() == 1 })
+        .await
+        .unwrap();
+    let mut reader = reading.await.unwrap();
+    reader.send_json(&json!({"type": "Ping"})).await.unwrap();
+    assert_eq!(
+        reader.next_json().await.unwrap(),
+        json!({"type": "Pong"}),
+        "the reader is still connected"
+    );
+    drop(silent);
+}
+
+#[tokio::test]
+async fn cors_allows_the_configured_origins() {
+    let nats = TestNats::start().await.unwrap();
+    let settings = EdgeSettings {
+        cors_origins: vec!["https://explorer.example".into()],
+        ..EdgeSettings::default()
+    };
+    let edge = TestEdge::start_with(&nats, settings).await.unwrap();
+    let client = reqwest::Client::new();
+    let allowed = |origin: &'static str| {
+        let request = client
+            .get(edge.http("/v1/health/streaming"))
+            .header("Origin", origin);
+        async move {
+            let response = request.send().await.unwrap();
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap().to_owned())
+        }
+    };
+    assert_eq!(
+        allowed("https://explorer.example").await.as_deref(),
+        Some("https://explorer.example")
+    );
+    assert_eq!(allowed("https://elsewhere.example").await, None);
+}
