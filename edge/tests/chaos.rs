@@ -216,17 +216,17 @@ async fn publisher_restarted_mid_stream_stores_no_duplicate() {
 
 #[tokio::test]
 async fn a_stalled_client_is_closed_and_catches_up_without_slowing_the_others() {
-    let world = world(&["--client-queue-bytes", "65536"]).await;
+    let world = world(&["--client-queue-bytes", "262144"]).await;
     let clients = clients(
         &world,
-        &[("stalled", Via::StallingWebSocket(Duration::from_secs(6)))],
+        &[("stalled", Via::StallingWebSocket(Duration::from_secs(8)))],
     )
     .await;
     // 4 KB events at 300/s: the stalled client's socket and queue fill within seconds.
     let publisher = NumberedPublisher::start(&world, 1, 300, 4000)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
     let ended = Instant::now();
     let outcome = finish("stalled client (4001)", &world, publisher, clients).await;
     let caught_up = ended.elapsed();
