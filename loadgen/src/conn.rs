@@ -1,0 +1,222 @@
+//! One client connection of the load generator: WebSocket (tokio-tungstenite with small
+//! buffers) or SSE (a plain HTTP/1.1 request and a hand-rolled reader for chunked or
+//! close-delimited bodies), bound to a chosen loopback source address so many connections can
+//! exceed one address's ephemeral ports.
+
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::{Buf, BytesMut};
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::stats::{cursor_seq_after, ConnResult};
+
+/// Where and how to connect.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub server: SocketAddr,
+    /// Path and query, e.g. `/v1/ws/events?events=tips.update`.
+    pub path: String,
+}
+
+/// Which transport to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Ws,
+    Sse,
+}
+
+async fn tcp(server: SocketAddr, source: IpAddr) -> std::io::Result<TcpStream> {
+    let socket = if server.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.set_recv_buffer_size(16 * 1024)?;
+    let stream = socket.connect(server).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Runs one connection until `stop` flips; `connected` is signalled once the stream is open.
+pub async fn run(
+    transport: Transport,
+    target: &Target,
+    source: IpAddr,
+    sample: bool,
+    connected: tokio::sync::mpsc::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
+) -> ConnResult {
+    let mut result = ConnResult::sampling(sample);
+    let outcome = match transport {
+        Transport::Ws => ws(target, source, &mut result, &connected, &mut stop).await,
+        Transport::Sse => sse(target, source, &mut result, &connected, &mut stop).await,
+    };
+    if let Err(e) = outcome {
+        if !result.connected {
+            let _ = connected.send(false).await;
+        }
+        result.error = Some(e.to_string());
+    }
+    result
+}
+
+async fn ws(
+    target: &Target,
+    source: IpAddr,
+    result: &mut ConnResult,
+    connected: &tokio::sync::mpsc::Sender<bool>,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let stream = tcp(target.server, source).await?;
+    let url = format!("ws://{}{}", target.server, target.path);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
+    result.connected = true;
+    let _ = connected.send(true).await;
+    loop {
+        tokio::select! {
+            message = ws.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    let bytes = text.as_bytes();
+                    if bytes.starts_with(br#"{"type":"Event""#) {
+                        result.event(cursor_seq_after(bytes, br#""id":""#), bytes);
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    result.close_code = frame.map(|f| u16::from(f.code));
+                    return Ok(());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+}
+
+async fn sse(
+    target: &Target,
+    source: IpAddr,
+    result: &mut ConnResult,
+    connected: &tokio::sync::mpsc::Sender<bool>,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut stream = tcp(target.server, source).await?;
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
+        target.path, target.server
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut buf = BytesMut::with_capacity(4096);
+    let head_end = loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        anyhow::ensure!(
+            stream.read_buf(&mut buf).await? > 0,
+            "closed before the response head"
+        );
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    anyhow::ensure!(
+        head.starts_with("http/1.1 200"),
+        "status: {}",
+        head.lines().next().unwrap_or("")
+    );
+    let chunked = head.contains("transfer-encoding: chunked");
+    buf.advance(head_end);
+    result.connected = true;
+    let _ = connected.send(true).await;
+    let mut body = Body {
+        chunked,
+        chunk_left: 0,
+        events: BytesMut::with_capacity(4096),
+    };
+    loop {
+        body.decode(&mut buf)?;
+        while let Some(end) = body.events.windows(2).position(|w| w == b"\n\n") {
+            let frame = body.events.split_to(end + 2);
+            if frame.windows(6).any(|w| w == b"data: ") {
+                // The cursor line is `id: ` at the start of a line after `event:`.
+                result.event(cursor_seq_after(&frame, b"\nid: "), &frame);
+            }
+        }
+        tokio::select! {
+            read = stream.read_buf(&mut buf) => if read? == 0 { return Ok(()) },
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+}
+
+/// Turns an HTTP body (chunked or not) into SSE bytes.
+struct Body {
+    chunked: bool,
+    chunk_left: usize,
+    events: BytesMut,
+}
+
+impl Body {
+    fn decode(&mut self, buf: &mut BytesMut) -> anyhow::Result<()> {
+        if !self.chunked {
+            self.events.extend_from_slice(buf);
+            buf.clear();
+            return Ok(());
+        }
+        loop {
+            if self.chunk_left > 0 {
+                let n = self.chunk_left.min(buf.len());
+                self.events.extend_from_slice(&buf[..n]);
+                buf.advance(n);
+                self.chunk_left -= n;
+                if self.chunk_left > 0 {
+                    return Ok(());
+                }
+                // Each chunk's data is followed by CRLF: left for the next size line to skip.
+            }
+            let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else {
+                return Ok(());
+            };
+            let line = std::str::from_utf8(&buf[..line_end])?.trim().to_owned();
+            buf.advance(line_end + 2);
+            if line.is_empty() {
+                continue;
+            }
+            let size = usize::from_str_radix(line.split(';').next().unwrap_or(""), 16)?;
+            anyhow::ensure!(size > 0, "the server ended the stream");
+            self.chunk_left = size;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_chunks_split_anywhere() {
+        let wire = b"5\r\nhello\r\n7\r\n world!\r\n";
+        for split in 0..wire.len() {
+            let mut body = Body {
+                chunked: true,
+                chunk_left: 0,
+                events: BytesMut::new(),
+            };
+            let mut buf = BytesMut::from(&wire[..split]);
+            body.decode(&mut buf).unwrap();
+            buf.extend_from_slice(&wire[split..]);
+            body.decode(&mut buf).unwrap();
+            assert_eq!(&body.events[..], b"hello world!", "split at {split}");
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The benchmark publisher: realistic mixed kinds from the simulated node, each carrying its
+//! publish time (`"sent_ns"` in its data, which edges pass through), at a steady rate.
+
+use std::time::{Duration, Instant};
+
+use adic_protocol::Kind;
+use adic_publisher::simulate::{SimConfig, Simulator};
+use adic_publisher::{NatsArgs, Publisher, PublisherConfig, StreamSettings};
+
+use crate::stats::now_ns;
+
+/// A pool of realistic events (kind, JSON) to publish in turn.
+pub fn event_pool(size: usize) -> Vec<(Kind, String)> {
+    let mut simulator = Simulator::new(SimConfig {
+        speed: 1.0,
+        seed: Some(7),
+    });
+    let mut pool: Vec<(Kind, String)> = simulator
+        .start()
+        .into_iter()
+        .map(|e| {
+            (
+                e.kind(),
+                serde_json::to_string(&e).expect("events serialize"),
+            )
+        })
+        .collect();
+    while pool.len() < size {
+        for event in simulator.advance(Duration::from_secs(1)) {
+            pool.push((
+                event.kind(),
+                serde_json::to_string(&event).expect("events serialize"),
+            ));
+        }
+    }
+    pool.truncate(size);
+    pool
+}
+
+/// Puts `"sent_ns":<now>` first into the event's data object.
+pub fn stamp(json: &str) -> String {
+    let marker = "\"data\":{";
+    match json.find(marker) {
+        Some(at) => {
+            let split = at + marker.len();
+            format!(
+                "{}\"sent_ns\":{},{}",
+                &json[..split],
+                now_ns(),
+                &json[split..]
+            )
+        }
+        None => json.to_owned(),
+    }
+}
+
+/// Publishes `rate` events per second for `duration`; returns how many were acked.
+pub async fn publish(
+    nats: &NatsArgs,
+    stream: StreamSettings,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<u64> {
+    let publisher = Publisher::connect(
+        nats,
+        PublisherConfig {
+            stream,
+            ..PublisherConfig::default()
+        },
+    )
+    .await?;
+    let pool = event_pool(4096);
+    let start = Instant::now();
+    let mut sent: u64 = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    while start.elapsed() < duration {
+        tick.tick().await;
+        // The first event goes out at once, then one every 1/rate seconds.
+        let due = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
+        while sent < due {
+            let (kind, json) = &pool[(sent as usize) % pool.len()];
+            publisher.publish_json(*kind, stamp(json).into())?;
+            sent += 1;
+        }
+    }
+    publisher.flush().await;
+    let stats = publisher.stats();
+    anyhow::ensure!(
+        stats.dropped_full == 0,
+        "the publisher dropped {} events",
+        stats.dropped_full
+    );
+    Ok(stats.acked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_the_data_object() {
+        let stamped = stamp(r#"{"type":"X","data":{"a":1}}"#);
+        assert!(stamped.starts_with(r#"{"type":"X","data":{"sent_ns":"#));
+        assert!(stamped.ends_with(r#","a":1}}"#));
+        let value: serde_json::Value = serde_json::from_str(&stamped).unwrap();
+        assert!(value["data"]["sent_ns"].as_u64().unwrap() > 0);
+    }
+
+    #[test]
+    fn the_pool_mixes_kinds() {
+        let pool = event_pool(500);
+        assert_eq!(pool.len(), 500);
+        let kinds: std::collections::HashSet<_> = pool.iter().map(|(k, _)| *k).collect();
+        assert!(kinds.len() >= 8, "{kinds:?}");
+    }
+}
