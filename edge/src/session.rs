@@ -148,7 +148,9 @@ impl Session {
                 if self.registration.is_none() && self.edge.is_draining() {
                     return Output::Close(CloseReason::Draining);
                 }
-                if let Some(output) = self.catch_up_step(next).await {
+                // Boxed: the catch-up path (ring and JetStream reads) is large and rare; keeping
+                // it out of line keeps every idle session's future small.
+                if let Some(output) = Box::pin(self.catch_up_step(next)).await {
                     return output;
                 }
                 continue;

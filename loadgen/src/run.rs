@@ -179,8 +179,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         let cores_before = system::core_ticks();
         let server_before = args.server_pid.and_then(system::cpu_ticks);
         let began = Instant::now();
-        report.published =
-            publish::publish(&args.nats, args.stream.clone(), args.rate, args.duration).await?;
+        // The publisher runs on a thread and runtime of its own: on the connections' runtime it
+        // would be delayed behind their work, and that delay would count as latency.
+        let (nats, stream, rate, duration) = (
+            args.nats.clone(),
+            args.stream.clone(),
+            args.rate,
+            args.duration,
+        );
+        let publisher = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(publish::publish(&nats, stream, rate, duration))
+        });
+        report.published = tokio::task::spawn_blocking(move || publisher.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the publisher thread panicked"))??;
         publish_secs = began.elapsed().as_secs_f64();
         tokio::time::sleep(args.drain).await;
         let elapsed = began.elapsed().as_secs_f64();

@@ -69,7 +69,8 @@ pub async fn handler(
         .on_upgrade(move |socket| async move {
             // A browser cannot read an HTTP error body from a failed upgrade, so a refused
             // request is explained over the socket, then closed.
-            match start(&edge, &query).await {
+            // Boxed: only needed until the session starts.
+            match Box::pin(start(&edge, &query)).await {
                 Ok((subscription, plan, snapshot, resumed)) => {
                     let session = Session::start(Arc::clone(&edge), subscription, plan, snapshot);
                     serve(socket, session, guard, resumed).await;
@@ -162,13 +163,13 @@ async fn serve(
                     Message::Text(t) => Some(match ClientMessage::parse(t.as_str()) {
                         Ok(ClientMessage::Subscribe { events, since: Some(since) }) if since_allowed => {
                             since_allowed = false;
-                            match subscribe_since(&mut session, events, &since).await {
+                            match Box::pin(subscribe_since(&mut session, events, &since)).await {
                                 Ok(reply) => reply,
                                 Err((code, message)) => {
                                     if code == close::POLICY {
                                         edge.metrics.client_errors.with_label_values(&["websocket"]).inc();
                                     }
-                                    refuse(socket, code, &message).await;
+                                    Box::pin(refuse(socket, code, &message)).await;
                                     return;
                                 }
                             }
