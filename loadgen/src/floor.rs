@@ -7,14 +7,14 @@
 //! broken.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use adic_protocol::{sse, subject, ws, Cursor, Epoch};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::broadcast;
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
@@ -23,6 +23,10 @@ pub struct Frames {
     pub ws: Utf8Bytes,
     pub sse: Bytes,
 }
+
+/// Every connection's channel. Unbounded: the floor has no slow-consumer handling (that is part
+/// of what the edge adds).
+type Subscribers = Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<Frames>>>>>;
 
 /// Serves WebSocket on `ws_listen` and SSE on `sse_listen` until the process ends.
 pub async fn serve(
@@ -33,14 +37,12 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let client = async_nats::connect(nats_url).await?;
     let mut subscription = client.subscribe(subject::stream_subjects(prefix)).await?;
-    // Bounded: a connection that falls behind by more than this skips (the floor has no
-    // slow-consumer handling; that is part of what the edge adds).
-    let (tx, _) = broadcast::channel::<Arc<Frames>>(65_536);
+    let subscribers: Subscribers = Arc::default();
     let ws_listener = TcpListener::bind(ws_listen).await?;
     let sse_listener = TcpListener::bind(sse_listen).await?;
     tracing::info!(ws = %ws_listener.local_addr()?, sse = %sse_listener.local_addr()?, "floor listening");
-    tokio::spawn(accept(ws_listener, tx.clone(), Kind::Ws));
-    tokio::spawn(accept(sse_listener, tx.clone(), Kind::Sse));
+    tokio::spawn(accept(ws_listener, Arc::clone(&subscribers), Kind::Ws));
+    tokio::spawn(accept(sse_listener, Arc::clone(&subscribers), Kind::Sse));
     let mut seq = 0u64;
     let prefix = prefix.to_owned();
     while let Some(message) = subscription.next().await {
@@ -48,11 +50,14 @@ pub async fn serve(
         let cursor = Cursor::new(Epoch(0), seq);
         let json = String::from_utf8_lossy(&message.payload);
         let name = subject::parse(&prefix, &message.subject).map_or("unknown", |(_, n)| n);
-        let frames = Frames {
+        let frames = Arc::new(Frames {
             ws: Utf8Bytes::from(ws::event_frame(&cursor, &json)),
             sse: Bytes::from(sse::event_frame(name, Some(&cursor), &json)),
-        };
-        let _ = tx.send(Arc::new(frames));
+        });
+        let mut subscribers = subscribers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        subscribers.retain(|tx| tx.send(Arc::clone(&frames)).is_ok());
     }
     Ok(())
 }
@@ -63,13 +68,17 @@ enum Kind {
     Sse,
 }
 
-async fn accept(listener: TcpListener, tx: broadcast::Sender<Arc<Frames>>, kind: Kind) {
+async fn accept(listener: TcpListener, subscribers: Subscribers, kind: Kind) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let rx = tx.subscribe();
+        let (tx, rx) = mpsc::unbounded_channel();
+        subscribers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(tx);
         tokio::spawn(async move {
             let _ = match kind {
                 Kind::Ws => serve_ws(stream, rx).await,
@@ -79,49 +88,47 @@ async fn accept(listener: TcpListener, tx: broadcast::Sender<Arc<Frames>>, kind:
     }
 }
 
-/// Waits for the next frame, then takes every frame already queued: one batch.
-async fn batch(rx: &mut broadcast::Receiver<Arc<Frames>>, out: &mut Vec<Arc<Frames>>) -> bool {
+/// Takes every frame already queued after `first`: one batch.
+fn batch(
+    first: Arc<Frames>,
+    rx: &mut mpsc::UnboundedReceiver<Arc<Frames>>,
+    out: &mut Vec<Arc<Frames>>,
+) {
     out.clear();
-    loop {
-        match rx.recv().await {
-            Ok(frame) => {
-                out.push(frame);
-                break;
-            }
-            Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => return false,
-        }
-    }
+    out.push(first);
     while let Ok(frame) = rx.try_recv() {
         out.push(frame);
     }
-    true
 }
 
 async fn serve_ws(
     stream: TcpStream,
-    mut rx: broadcast::Receiver<Arc<Frames>>,
+    mut rx: mpsc::UnboundedReceiver<Arc<Frames>>,
 ) -> anyhow::Result<()> {
     let config = WebSocketConfig::default()
         .read_buffer_size(2048)
         .write_buffer_size(8192);
-    let ws = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await?;
-    let (mut sink, mut source) = ws.split();
-    // Reading keeps pings answered and notices the peer leaving.
-    tokio::spawn(async move { while let Some(Ok(_)) = source.next().await {} });
+    let mut ws = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await?;
     let mut frames = Vec::new();
-    while batch(&mut rx, &mut frames).await {
-        for frame in &frames {
-            sink.feed(Message::Text(frame.ws.clone())).await?;
+    loop {
+        tokio::select! {
+            frame = rx.recv() => {
+                let Some(first) = frame else { return Ok(()) };
+                batch(first, &mut rx, &mut frames);
+                for frame in &frames {
+                    ws.feed(Message::Text(frame.ws.clone())).await?;
+                }
+                ws.flush().await?;
+            }
+            // Reading answers pings and notices the peer leaving.
+            message = ws.next() => if !matches!(message, Some(Ok(_))) { return Ok(()) },
         }
-        sink.flush().await?;
     }
-    Ok(())
 }
 
 async fn serve_sse(
     mut stream: TcpStream,
-    mut rx: broadcast::Receiver<Arc<Frames>>,
+    mut rx: mpsc::UnboundedReceiver<Arc<Frames>>,
 ) -> anyhow::Result<()> {
     let mut head = [0u8; 2048];
     let mut read = 0;
@@ -136,7 +143,8 @@ async fn serve_sse(
         .await?;
     let mut frames = Vec::new();
     let mut buf = Vec::new();
-    while batch(&mut rx, &mut frames).await {
+    while let Some(first) = rx.recv().await {
+        batch(first, &mut rx, &mut frames);
         buf.clear();
         for frame in &frames {
             buf.extend_from_slice(&frame.sse);
