@@ -1,5 +1,5 @@
 # The commands people run; each is a one-liner the README shows too.
-.PHONY: demo test lint fmt e2e
+.PHONY: demo test lint fmt e2e bench microbench
 
 test:
 	cargo test --workspace
@@ -13,3 +13,12 @@ fmt:
 
 e2e:
 	cargo test -p adic-tests
+
+bench:
+	loadgen/bench.sh
+
+microbench:
+	cargo bench -p adic-edge --bench hot_paths
+
+demo:
+	cargo run --release -p adic-edge -- demo

@@ -71,14 +71,15 @@ async fn eventsource_resumes_by_itself_across_an_edge_restart() {
         Kind::MessageAdded.name(),
     );
     browser.eval(&script).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while browser_opens(&mut browser).await.unwrap_or(0) < 1 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the EventSource did not open"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    browser
+        .eval_until(
+            "the EventSource opened",
+            "window.opens",
+            Duration::from_secs(10),
+            |opens| opens.as_u64().unwrap_or(0) >= 1,
+        )
+        .await
+        .unwrap();
 
     publish(&publisher, &settings.prefix, 1..=50);
     publisher.flush().await;
@@ -110,25 +111,22 @@ async fn eventsource_resumes_by_itself_across_an_edge_restart() {
         got, want,
         "every event exactly once, in order, across the restart"
     );
+    let opens = browser.eval("window.opens").await.unwrap();
     assert!(
-        browser_opens(&mut browser).await.unwrap() >= 2,
-        "the browser reconnected by itself"
+        opens.as_u64().unwrap() >= 2,
+        "the browser reconnected by itself ({opens} opens)"
     );
 }
 
 /// Polls the page until it has `count` events (30 s at most).
 async fn wait_for(browser: &mut Browser, count: usize) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while received(browser).await.len() < count {
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "fewer than {count} events in the page"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
-}
-
-async fn browser_opens(browser: &mut Browser) -> Option<u64> {
-    browser.eval("window.opens").await.ok()?.as_u64()
+    browser
+        .eval_until(
+            &format!("{count} events in the page"),
+            "window.got.length",
+            Duration::from_secs(30),
+            |n| n.as_u64().is_some_and(|n| n >= count as u64),
+        )
+        .await
+        .map(drop)
 }

@@ -6,19 +6,27 @@
 //! stream (log kinds exactly once in stream order; snapshot kinds in order, possibly skipping
 //! superseded values), that the publisher's numbers are each stored once, and that the fault
 //! really happened. Each prints a report row (`cargo test -p adic-edge --test chaos -- --nocapture`).
+//!
+//! Scenario timing is counted in events, not seconds: "let traffic flow" means every client has
+//! received a second's worth of events published since ("let the stream store": JetStream has
+//! acked that many), so a loaded machine slows a scenario down instead of cutting it short.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use adic_protocol::ws::close;
 use adic_tests::chaos::{
-    check, wait_caught_up, ClientLog, NumberedPublisher, ResumingClient, Via, World,
+    check, wait_caught_up, wait_received, ClientLog, NumberedPublisher, ResumingClient, Via, World,
 };
 use serde_json::Value;
 
 const EDGE: &str = env!("CARGO_BIN_EXE_adic-edge");
 /// Events per second of the steady publisher.
 const RATE: u32 = 200;
+/// A second's worth of the steady publisher's events.
+const STEADY: u64 = RATE as u64;
+/// Bound on each step of a scenario.
+const STEP: Duration = Duration::from_secs(30);
 
 async fn world(extra: &[&str]) -> World {
     World::start(Path::new(EDGE), 3, extra)
@@ -58,6 +66,26 @@ async fn clients(world: &World, extra: &[(&str, Via)]) -> Vec<ResumingClient> {
         client.log.lock().unwrap().cursor = Some(start.clone());
     }
     out
+}
+
+/// Lets traffic flow: waits until every client has received [`STEADY`] events more than the
+/// publisher had handed out when called, i.e. events published from now on reach everyone.
+async fn let_traffic_flow(publisher: &NumberedPublisher, clients: &[ResumingClient]) {
+    let from = publisher.next();
+    wait_received(clients, from + STEADY, STEP)
+        .await
+        .expect("traffic flows to every client");
+}
+
+/// Lets the stream take writes: waits until JetStream has acked [`STEADY`] more of the
+/// publisher's events than when called. Unlike [`let_traffic_flow`] it asks nothing of the
+/// edges, whose recovery [`finish`] waits for.
+async fn let_the_stream_store(publisher: &NumberedPublisher) {
+    let acked = || publisher.publisher.stats().acked;
+    let from = acked();
+    adic_tests::wait_until(STEP, || async { acked() >= from + STEADY })
+        .await
+        .expect("the stream stores events");
 }
 
 struct Outcome {
@@ -121,12 +149,13 @@ async fn kill_9_one_edge() {
     let mut world = world(&[]).await;
     let clients = clients(&world, &[]).await;
     let publisher = NumberedPublisher::start(&world, 1, RATE, 0).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let_traffic_flow(&publisher, &clients).await;
     world.edges[0].kill().expect("edge 0 killed");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Edge 0 stays down until its clients have resumed elsewhere and traffic flows again.
+    let_traffic_flow(&publisher, &clients).await;
     world.edges[0].restart().unwrap();
     world.edges[0].wait_ready().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let_traffic_flow(&publisher, &clients).await;
     let outcome = finish("kill -9 one edge", &world, publisher, clients).await;
     assert!(outcome.published > 0);
     assert!(
@@ -140,7 +169,7 @@ async fn rolling_restart_of_all_edges_by_sigterm() {
     let mut world = world(&[]).await;
     let clients = clients(&world, &[]).await;
     let publisher = NumberedPublisher::start(&world, 1, RATE, 0).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let_traffic_flow(&publisher, &clients).await;
     for i in 0..world.edges.len() {
         let clean = world.edges[i]
             .terminate(Duration::from_secs(10))
@@ -150,7 +179,7 @@ async fn rolling_restart_of_all_edges_by_sigterm() {
         world.edges[i].restart().unwrap();
         world.edges[i].wait_ready().await.unwrap();
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let_traffic_flow(&publisher, &clients).await;
     let outcome = finish("rolling restart (SIGTERM)", &world, publisher, clients).await;
     let drained: usize = outcome
         .logs
@@ -174,16 +203,17 @@ async fn kill_9_one_nats_node() {
     let mut world = world(&[]).await;
     let clients = clients(&world, &[]).await;
     let publisher = NumberedPublisher::start(&world, 1, RATE, 0).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let_traffic_flow(&publisher, &clients).await;
     world.cluster.kill(0).await;
     let url = world.cluster.urls()[0].clone();
     assert!(
         async_nats::connect(url.as_str()).await.is_err(),
         "node 0 is gone"
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Node 0 stays down until the other two have stored a second's worth of events.
+    let_the_stream_store(&publisher).await;
     world.cluster.restart(0).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let_the_stream_store(&publisher).await;
     finish("kill -9 one NATS node", &world, publisher, clients).await;
 }
 
@@ -192,7 +222,8 @@ async fn publisher_restarted_mid_stream_stores_no_duplicate() {
     let world = world(&[]).await;
     let clients = clients(&world, &[]).await;
     let first = NumberedPublisher::start(&world, 1, RATE, 0).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Events are stored and delivered, so some of the last hundred before the crash are too.
+    let_traffic_flow(&first, &clients).await;
     let last = first.crash().await;
     // The restarted node does not know what was stored: it publishes its last 100 again.
     let second = NumberedPublisher::start(&world, last.saturating_sub(99).max(1), RATE * 5, 0)
@@ -204,7 +235,8 @@ async fn publisher_restarted_mid_stream_stores_no_duplicate() {
     })
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // New numbers after the re-sent ones reach everyone.
+    let_traffic_flow(&second, &clients).await;
     let stats = second.publisher.clone();
     finish("publisher restarted mid-stream", &world, second, clients).await;
     assert!(
@@ -214,19 +246,29 @@ async fn publisher_restarted_mid_stream_stores_no_duplicate() {
     );
 }
 
+/// How long the stalled client stops reading after its first event.
+const STALL: Duration = Duration::from_secs(8);
+
 #[tokio::test]
 async fn a_stalled_client_is_closed_and_catches_up_without_slowing_the_others() {
     let world = world(&["--client-queue-bytes", "262144"]).await;
-    let clients = clients(
-        &world,
-        &[("stalled", Via::StallingWebSocket(Duration::from_secs(8)))],
-    )
-    .await;
+    let clients = clients(&world, &[("stalled", Via::StallingWebSocket(STALL))]).await;
     // 4 KB events at 300/s: the stalled client's socket and queue fill within seconds.
     let publisher = NumberedPublisher::start(&world, 1, 300, 4000)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    // Publishing goes on until the stalled client, its stall over, has read the edge's close.
+    let stalled = clients.iter().find(|c| c.name == "stalled").unwrap();
+    adic_tests::wait_until(STALL + STEP, || async {
+        stalled
+            .log
+            .lock()
+            .unwrap()
+            .close_codes
+            .contains(&close::SLOW_CONSUMER)
+    })
+    .await
+    .expect("the stalled client was closed as a slow consumer");
     let ended = Instant::now();
     let outcome = finish("stalled client (4001)", &world, publisher, clients).await;
     let caught_up = ended.elapsed();
@@ -308,7 +350,7 @@ async fn the_stream_recreated_under_running_edges_resets_clients() {
     let world = world(&[]).await;
     let clients = clients(&world, &[]).await;
     let publisher = NumberedPublisher::start(&world, 1, RATE, 0).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let_traffic_flow(&publisher, &clients).await;
     let old_last = publisher.finish().await.unwrap();
     let old_truth = world.truth().await.unwrap();
     let refs: Vec<&ResumingClient> = clients.iter().collect();
@@ -328,7 +370,14 @@ async fn the_stream_recreated_under_running_edges_resets_clients() {
     js.delete_stream(&world.stream.name).await.unwrap();
     js.create_stream(world.stream.config()).await.unwrap();
     let publisher = NumberedPublisher::start(&world, 1, RATE, 0).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // Publishing goes on until every client has events of the new stream past the old stream's
+    // last sequence, so the catch-up below, which compares sequences, is about the new stream.
+    let old_last_seq = old_truth.last().unwrap().seq;
+    adic_tests::wait_until(STEP, || async {
+        clients.iter().all(|c| c.last_seq() > old_last_seq)
+    })
+    .await
+    .expect("every client receives the new stream");
     let new_last = publisher.finish().await.unwrap();
     let new_truth = world.truth().await.unwrap();
     wait_caught_up(

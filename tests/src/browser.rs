@@ -3,8 +3,8 @@
 //! A deliberately tiny Chrome DevTools Protocol client: it launches Debian's `chromium` with a
 //! fresh profile and `--remote-debugging-port=0`, reads the port Chromium chose from
 //! `<profile>/DevToolsActivePort`, attaches to the page target over WebSocket, and offers what
-//! the tests need: [`navigate`](Browser::navigate), [`eval`](Browser::eval),
-//! [`screenshot`](Browser::screenshot), [`set_viewport`](Browser::set_viewport), any raw
+//! the tests need: [`navigate`](Browser::navigate), [`eval`](Browser::eval), waiting for a state
+//! of the page ([`eval_until`](Browser::eval_until)), [`screenshot`](Browser::screenshot), [`set_viewport`](Browser::set_viewport), any raw
 //! [`command`](Browser::command), and the page's JavaScript errors
 //! ([`page_errors`](Browser::page_errors)). Commands are sent one at a time and answered in
 //! order, so no dispatcher task is needed; protocol events that arrive meanwhile are read and,
@@ -46,6 +46,7 @@ const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on a page load.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause between checks while waiting for the browser or the page.
 const POLL: Duration = Duration::from_millis(50);
 /// The window every test sees, so screenshots are comparable.
 pub const WIDTH: u32 = 1280;
@@ -157,17 +158,14 @@ impl Browser {
         if let Some(error) = result.get("errorText").and_then(Value::as_str) {
             bail!("navigating to {url}: {error}");
         }
-        let deadline = Instant::now() + LOAD_TIMEOUT;
-        loop {
-            let state = self.eval("[document.readyState, location.href]").await?;
-            if state[0] == "complete" && state[1] != "about:blank" {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!("{url} did not finish loading within {LOAD_TIMEOUT:?} (state {state})");
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        self.eval_until(
+            &format!("{url} finished loading"),
+            "[document.readyState, location.href]",
+            LOAD_TIMEOUT,
+            |state| state[0] == "complete" && state[1] != "about:blank",
+        )
+        .await
+        .map(drop)
     }
 
     /// Evaluates `expression` in the page and returns its value as JSON (promises are awaited;
@@ -193,6 +191,32 @@ impl Browser {
             .get("value")
             .cloned()
             .unwrap_or(Value::Null))
+    }
+
+    /// Evaluates `expression` until `done` accepts its value, and returns that value: how a test
+    /// waits for the page to reach a state. `what` names the state for the error after `within`.
+    ///
+    /// # Errors
+    /// When an evaluation fails, or `within` passes first (the error shows the last value).
+    pub async fn eval_until(
+        &mut self,
+        what: &str,
+        expression: &str,
+        within: Duration,
+        mut done: impl FnMut(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let value = self.eval(expression).await?;
+            if done(&value) {
+                return Ok(value);
+            }
+            if Instant::now() >= deadline {
+                bail!("{what}: not within {within:?}; last value {value}");
+            }
+            // Paces the evaluations of a condition loop bounded by `within`.
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// Writes a PNG of the viewport to `path`, creating its folder.
@@ -340,6 +364,7 @@ async fn devtools_port(profile: &Path, child: &mut Child) -> anyhow::Result<u16>
         if let Some(status) = child.try_wait()? {
             bail!("chromium exited before opening its DevTools port ({status}); run with TEST_LOG=1 to see its output");
         }
+        // Paces the checks of a condition loop; the caller bounds it with LAUNCH_TIMEOUT.
         tokio::time::sleep(POLL).await;
     }
 }
@@ -360,6 +385,7 @@ async fn page_target(port: u16) -> anyhow::Result<String> {
                 return Ok(url.to_owned());
             }
         }
+        // Paces the requests of a condition loop; the caller bounds it with LAUNCH_TIMEOUT.
         tokio::time::sleep(POLL).await;
     }
 }

@@ -1,5 +1,7 @@
 //! The test harness for end-to-end tests: real `nats-server` processes ([`nats`]), real edges
-//! ([`edge`]), and clients over real sockets ([`clients`]).
+//! ([`edge`]), and clients over real sockets ([`clients`]); edges as child processes behind
+//! haproxy ([`processes`]) and the failure-test world built from them ([`chaos`]); headless
+//! Chromium ([`browser`]) and the dashboard under test ([`dashboard_page`]).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -7,6 +9,7 @@ use std::time::{Duration, Instant};
 pub mod browser;
 pub mod chaos;
 pub mod clients;
+pub mod dashboard_page;
 pub mod edge;
 pub mod nats;
 pub mod processes;
@@ -25,6 +28,7 @@ where
         if Instant::now() >= deadline {
             anyhow::bail!("condition not met within {within:?}");
         }
+        // Paces the checks; `within` bounds the wait.
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

@@ -121,6 +121,8 @@ impl EdgeProcess {
                 child.wait()?;
                 bail!("edge did not exit within {within:?} of SIGTERM");
             }
+            // Paces the checks of a condition loop bounded by `within` (a std `Child` has no
+            // awaitable exit).
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

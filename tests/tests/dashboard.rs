@@ -1,248 +1,20 @@
 //! The dashboard in a real browser: headless Chromium loads `/` from an in-process demo edge
 //! (in-memory stream + simulated node at 20x speed), and the test checks what a person would
-//! see against an independent WebSocket client on the same edge (the "witness").
-//!
-//! Why a witness: the page and the witness read the same totally ordered stream, so when the
-//! page's cursor is an id the witness also received, the page must show exactly the tips count
-//! the witness had at that id. Polling for that moment avoids racing the two clients.
+//! see against an independent WebSocket client on the same edge (the "witness"). The demo, the
+//! witness and the page helpers are in `adic_tests::dashboard_page`.
 //!
 //! The screenshot in `docs/dashboard.png` is written here, after events have flowed and before
 //! the filters narrow the view. Needs `chromium` (`apt-get install -y chromium`); without it the
 //! tests fail rather than skip.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use adic_edge::demo::{self, DemoSettings};
 use adic_tests::browser::Browser;
-use adic_tests::clients::WsClient;
-use anyhow::{bail, Context};
+use adic_tests::dashboard_page::{
+    agree_with_witness, extra_screenshots, poll_page, total, wait_live, Demo, Witness, STATUS,
+};
+use anyhow::Context;
 use serde_json::Value;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-/// Bound on each condition the tests wait for.
-const WAIT: Duration = Duration::from_secs(30);
-const POLL: Duration = Duration::from_millis(100);
 const SCREENSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dashboard.png");
-
-/// A demo edge served in-process until dropped.
-struct Demo {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Demo {
-    async fn start() -> anyhow::Result<Demo> {
-        Demo::start_on("127.0.0.1:0".parse()?).await
-    }
-
-    async fn start_on(listen: SocketAddr) -> anyhow::Result<Demo> {
-        let mut settings = DemoSettings {
-            speed: 20.0,
-            seed: Some(20),
-            ..DemoSettings::default()
-        };
-        settings.edge.listen = listen;
-        let app = demo::start(settings).await?;
-        let addr = app.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run(async {
-            let _ = stopped.await;
-        }));
-        Ok(Demo {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Stops serving (clients are closed with "reconnect elsewhere") and waits for the drain.
-    async fn shutdown(mut self) -> anyhow::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(WAIT, task)
-                .await
-                .context("demo edge did not stop")???;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-/// What the witness has received: every id with the tips count as of that id, and counts.
-#[derive(Default)]
-struct Seen {
-    tips_at: HashMap<String, Option<u64>>,
-    tips: Option<u64>,
-    tips_updates: usize,
-    by_kind: HashMap<String, u64>,
-}
-
-/// An independent WebSocket client reading everything the edge sends, in the background.
-struct Witness {
-    seen: Arc<Mutex<Seen>>,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Witness {
-    async fn connect(demo: &Demo) -> anyhow::Result<Witness> {
-        let mut client = WsClient::connect(&format!("ws://{}/v1/ws/events", demo.addr)).await?;
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let record = Arc::clone(&seen);
-        let task = tokio::spawn(async move {
-            loop {
-                let (id, event) = client.next_event().await?;
-                let variant = event["type"].as_str().unwrap_or_default().to_owned();
-                let mut seen = record.lock().expect("witness lock");
-                if variant == "TipsUpdated" {
-                    seen.tips = event["data"]["count"].as_u64();
-                    seen.tips_updates += 1;
-                }
-                let tips = seen.tips;
-                seen.tips_at.insert(id, tips);
-                *seen.by_kind.entry(variant).or_default() += 1;
-            }
-        });
-        Ok(Witness { seen, task })
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&Seen) -> T) -> T {
-        f(&self.seen.lock().expect("witness lock"))
-    }
-
-    async fn wait_for_tips(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + WAIT;
-        while self.with(|s| s.tips_updates) == 0 {
-            if self.task.is_finished() || Instant::now() >= deadline {
-                bail!("the witness saw no TipsUpdated");
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Witness {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Evaluates `expression` until `done` accepts its value.
-async fn poll_page(
-    browser: &mut Browser,
-    what: &str,
-    expression: &str,
-    mut done: impl FnMut(&Value) -> bool,
-) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let value = browser.eval(expression).await?;
-        if done(&value) {
-            return Ok(value);
-        }
-        if Instant::now() >= deadline {
-            bail!("{what}: not within {WAIT:?}; last value {value}");
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-const STATUS: &str = "(() => { const d = window.adicDashboard; \
-     return { state: d.state, transport: d.transport, cursor: d.cursor, tips: d.tipsCount, total: d.total, \
-              stateText: document.getElementById('state').textContent, \
-              cursorText: document.getElementById('cursor').textContent, \
-              tipsText: document.getElementById('tips-count').textContent }; })()";
-
-fn total(status: &Value) -> u64 {
-    status["total"].as_u64().unwrap_or(0)
-}
-
-async fn wait_live(browser: &mut Browser, transport: &str, label: &str) -> anyhow::Result<Value> {
-    poll_page(browser, &format!("live over {transport}"), STATUS, |s| {
-        s["state"] == "live"
-            && s["transport"] == transport
-            && s["stateText"].as_str().is_some_and(|t| t.contains(label))
-    })
-    .await
-}
-
-/// Waits until the page's cursor is an id the witness received, then compares the tips count.
-async fn agree_with_witness(
-    browser: &mut Browser,
-    witness: &Witness,
-) -> anyhow::Result<(String, u64)> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let status = browser.eval(STATUS).await?;
-        if let (Some(cursor), Some(tips)) = (status["cursor"].as_str(), status["tips"].as_u64()) {
-            if let Some(expected) = witness.with(|s| s.tips_at.get(cursor).copied()) {
-                let expected =
-                    expected.context("the witness had no tips count at the page's cursor")?;
-                assert_eq!(tips, expected, "page tips count at cursor {cursor}");
-                return Ok((cursor.to_owned(), tips));
-            }
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "the page's cursor never matched an id the witness received; last status {status}"
-            );
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// With `DASHBOARD_SHOTS=<dir>`, also writes the whole page in light and dark and a phone-sized
-/// view there, for reviewing the design.
-async fn extra_screenshots(browser: &mut Browser) -> anyhow::Result<()> {
-    let Some(dir) = std::env::var_os("DASHBOARD_SHOTS").map(std::path::PathBuf::from) else {
-        return Ok(());
-    };
-    browser.set_viewport(1280, 1500).await?;
-    browser.screenshot(&dir.join("dashboard-full.png")).await?;
-    let dark =
-        serde_json::json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] });
-    browser.command("Emulation.setEmulatedMedia", dark).await?;
-    browser
-        .eval("new Promise(r => setTimeout(r, 1100))")
-        .await?; // the charts redraw each second
-    browser.screenshot(&dir.join("dashboard-dark.png")).await?;
-    browser
-        .command(
-            "Emulation.setEmulatedMedia",
-            serde_json::json!({ "features": [] }),
-        )
-        .await?;
-    browser.set_viewport(390, 1400).await?;
-    browser
-        .eval("document.querySelector('#feed-pause').click(); document.querySelector('#feed details').open = true; \
-               document.querySelector('.feed-panel').scrollIntoView(); new Promise(r => setTimeout(r, 1100))")
-        .await?;
-    browser
-        .screenshot(&dir.join("dashboard-narrow.png"))
-        .await?;
-    browser.eval("document.querySelector('#feed details').open = false; document.querySelector('#feed-pause').click(); scrollTo(0, 0)").await?;
-    browser
-        .set_viewport(adic_tests::browser::WIDTH, adic_tests::browser::HEIGHT)
-        .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_shows_the_live_stream_and_filters_it() -> anyhow::Result<()> {
@@ -466,7 +238,7 @@ async fn dashboard_over_sse_filters_by_priority() -> anyhow::Result<()> {
 async fn dashboard_reconnects_when_its_edge_restarts() -> anyhow::Result<()> {
     adic_tests::init_logs();
     let demo = Demo::start().await?;
-    let addr = demo.addr;
+    let addr = demo.addr();
     let mut browser = Browser::launch().await?;
     browser.navigate(&demo.url("/")).await?;
     wait_live(&mut browser, "websocket", "WebSocket").await?;

@@ -180,6 +180,7 @@ async fn publish_until_acked(
             Ok(Ok(ack)) => return Ok(ack.sequence),
             Ok(Err(e)) if started.elapsed() > limit => bail!("no ack within {limit:?}: {e}"),
             Err(_) if started.elapsed() > limit => bail!("no ack within {limit:?}: timed out"),
+            // Backoff between attempts while the cluster elects a leader: time itself.
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }

@@ -63,6 +63,8 @@ async fn an_edge_started_before_nats_becomes_ready_when_nats_comes() {
     let edge = TestEdge::spawn(&nats.url(), stream_settings(&nats), EdgeSettings::default())
         .await
         .unwrap();
+    // Time itself: by now its first reconnect attempts (100 ms, 200 ms) have failed, and
+    // however long it has tried, an edge without NATS does not claim to be ready.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(status(&edge.http("/readyz")).await, 503);
     nats.restart().await.unwrap();
@@ -162,7 +164,7 @@ async fn sse_heartbeats_come_when_idle_and_can_be_turned_off() {
         .await
         .unwrap();
     // Proof of silence: the first thing on the quiet stream is an event published after several
-    // heartbeat periods.
+    // heartbeat periods (300 ms each), so time itself is what is tested.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let js = async_nats::jetstream::new(nats.client().await.unwrap());
     js.publish(

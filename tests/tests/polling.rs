@@ -102,9 +102,17 @@ async fn next_moves_past_filtered_events_and_without_after_starts_at_the_newest(
 async fn wait_holds_an_empty_page_until_an_event_arrives() {
     let nats = TestNats::start().await.unwrap();
     let edge = TestEdge::start(&nats).await.unwrap();
-    let url = edge.http("/v1/events?wait=20");
+    // With the cursor of where the stream is now, the poll asks for the event about to be
+    // published even if the request reaches the edge only after it.
+    let now = format!(
+        "{}-{}",
+        edge.state().feed.epoch(),
+        edge.state().feed.published_seq()
+    );
+    let url = edge.http(&format!("/v1/events?wait=20&after={now}"));
     let started = Instant::now();
     let poll = tokio::spawn(get(url));
+    // Time itself: the page is still held after a while with nothing to send.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!poll.is_finished(), "an empty page is held");
     publish(&nats, 1..=1).await;

@@ -1,0 +1,251 @@
+//! The failure-test world: a 3-node NATS cluster with an R3 stream, edges as real processes
+//! behind haproxy, a publisher that numbers its events, and clients (WebSocket, SSE, polling)
+//! that resume with their cursor through the load balancer — plus the checks of the delivery
+//! guarantee against an independent reader of the stream.
+//!
+//! The guarantee checked for every client: log kinds arrive exactly once, in stream order;
+//! snapshot kinds arrive in stream order and may skip superseded values.
+//!
+//! Layout: this file holds the [`World`], the ground truth read from the stream, the
+//! [`check`] of the guarantee and the waits on clients; `publisher.rs` the
+//! [`NumberedPublisher`]; `clients.rs` the [`ResumingClient`] and its per-transport sessions.
+
+use std::path::Path;
+use std::time::Duration;
+
+use adic_publisher::StreamSettings;
+use anyhow::Context;
+use futures::StreamExt;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::nats::TestCluster;
+use crate::processes::{EdgeProcess, Haproxy};
+
+mod clients;
+mod publisher;
+
+pub use clients::{ClientLog, ResumingClient, Via};
+pub use publisher::{event, NumberedPublisher};
+
+/// One event as a client (or the stream) has it: stream sequence, kind and publisher number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Numbered {
+    pub seq: u64,
+    pub snapshot: bool,
+    pub n: u64,
+}
+
+/// The numbered event behind an id and its JSON, if it is one of the publisher's.
+fn numbered(id: &str, event: &Value) -> Option<Numbered> {
+    let seq = id.rsplit('-').next()?.parse().ok()?;
+    let data = &event["data"];
+    match event["type"].as_str()? {
+        "MessageAdded" => Some(Numbered {
+            seq,
+            snapshot: false,
+            n: data["depth"].as_u64()?,
+        }),
+        "TipsUpdated" => Some(Numbered {
+            seq,
+            snapshot: true,
+            n: data["count"].as_u64()?,
+        }),
+        _ => None,
+    }
+}
+
+/// One world at a time: each is three NATS nodes, several edges and haproxy, and two cores run
+/// one of them well, not seven.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Cluster, stream, edges, load balancer.
+pub struct World {
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+    pub cluster: TestCluster,
+    pub edges: Vec<EdgeProcess>,
+    pub lb: Haproxy,
+    pub stream: StreamSettings,
+    pub dir: TempDir,
+}
+
+impl World {
+    /// Starts a 3-node cluster, an R3 stream, `edges` edge processes (`edge_bin serve` with
+    /// `extra` arguments) and haproxy in front of them.
+    pub async fn start(edge_bin: &Path, edges: usize, extra: &[&str]) -> anyhow::Result<World> {
+        crate::init_logs();
+        let turn = ONE_AT_A_TIME.lock().await;
+        let mut dir = TempDir::new()?;
+        // With TEST_LOG set, the edges' and haproxy's logs stay for reading.
+        dir.disable_cleanup(std::env::var_os("TEST_LOG").is_some());
+        let cluster = TestCluster::start(3).await?;
+        let stream = StreamSettings {
+            replicas: 3,
+            ..StreamSettings::named("CHAOS", "chaos.events")
+        };
+        let js = async_nats::jetstream::new(cluster.client().await?);
+        js.create_stream(stream.config())
+            .await
+            .context("creating the R3 stream")?;
+        let mut args: Vec<String> = vec![
+            "--nats-url".into(),
+            cluster.urls().join(","),
+            "--stream".into(),
+            stream.name.clone(),
+            "--subject-prefix".into(),
+            stream.prefix.clone(),
+            "--stream-replicas".into(),
+            "3".into(),
+            "--drain-grace".into(),
+            "2s".into(),
+            "--progress-interval".into(),
+            "1s".into(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let mut processes = Vec::new();
+        for i in 0..edges {
+            processes.push(EdgeProcess::start(
+                edge_bin,
+                args.clone(),
+                dir.path(),
+                &format!("edge{i}"),
+            )?);
+        }
+        for edge in &processes {
+            edge.wait_ready().await?;
+        }
+        let ports: Vec<u16> = processes.iter().map(EdgeProcess::port).collect();
+        let lb = Haproxy::start(&ports, dir.path()).await?;
+        if std::env::var_os("TEST_LOG").is_some() {
+            eprintln!("chaos world logs in {}", dir.path().display());
+        }
+        Ok(World {
+            _turn: turn,
+            cluster,
+            edges: processes,
+            lb,
+            stream,
+            dir,
+        })
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://127.0.0.1:{}/v1/ws/events{query}", self.lb.port())
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.lb.port())
+    }
+
+    /// Every numbered event of the stream, read by a plain NATS client: the ground truth.
+    pub async fn truth(&self) -> anyhow::Result<Vec<Numbered>> {
+        let js = async_nats::jetstream::new(self.cluster.client().await?);
+        let mut stream = js.get_stream(&self.stream.name).await?;
+        let info = stream.info().await?;
+        let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+        let consumer = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
+                ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+                ..Default::default()
+            })
+            .await?;
+        let mut out = Vec::new();
+        let mut messages = consumer.messages().await?;
+        let mut seen = first.saturating_sub(1);
+        while seen < last {
+            let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+                .await
+                .context("reading the stream")?
+                .context("stream ended")??;
+            let seq = message
+                .info()
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .stream_sequence;
+            seen = seq;
+            let event: Value = serde_json::from_slice(&message.payload)?;
+            if let Some(n) = numbered(&format!("x-{seq}"), &event) {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Checks the guarantee for one client against the stream. `Ok` carries (log events, duplicates
+/// dropped = 0) for the report.
+pub fn check(name: &str, truth: &[Numbered], got: &[Numbered]) -> Result<usize, String> {
+    let want_log: Vec<u64> = truth.iter().filter(|e| !e.snapshot).map(|e| e.n).collect();
+    let got_log: Vec<u64> = got.iter().filter(|e| !e.snapshot).map(|e| e.n).collect();
+    if want_log != got_log {
+        let first_diff = want_log
+            .iter()
+            .zip(&got_log)
+            .position(|(a, b)| a != b)
+            .unwrap_or(want_log.len().min(got_log.len()));
+        let mut seen = std::collections::HashSet::new();
+        let dups = got_log.iter().filter(|n| !seen.insert(**n)).count();
+        let missing = want_log.iter().filter(|n| !got_log.contains(n)).count();
+        return Err(format!(
+            "{name}: log events differ from the stream at index {first_diff} (want {} got {}; {dups} duplicated, {missing} missing; near want {:?} got {:?})",
+            want_log.len(),
+            got_log.len(),
+            &want_log[first_diff.saturating_sub(2)..(first_diff + 3).min(want_log.len())],
+            &got_log[first_diff.saturating_sub(2)..(first_diff + 3).min(got_log.len())],
+        ));
+    }
+    if got.windows(2).any(|w| w[0].seq >= w[1].seq) {
+        return Err(format!("{name}: events out of stream order"));
+    }
+    let snapshots: Vec<&Numbered> = got.iter().filter(|e| e.snapshot).collect();
+    if snapshots
+        .iter()
+        .any(|s| !truth.iter().any(|t| t.seq == s.seq && t.n == s.n))
+    {
+        return Err(format!(
+            "{name}: a snapshot value that is not in the stream"
+        ));
+    }
+    Ok(got_log.len())
+}
+
+/// Waits until every client has the stream's last numbered event (or its last log event for
+/// clients that may skip superseded snapshots).
+pub async fn wait_caught_up(
+    clients: &[&ResumingClient],
+    truth_last_seq: u64,
+    within: Duration,
+) -> anyhow::Result<()> {
+    crate::wait_until(within, || async {
+        clients.iter().all(|c| c.last_seq() >= truth_last_seq)
+    })
+    .await
+    .with_context(|| {
+        let behind: Vec<String> = clients
+            .iter()
+            .filter(|c| c.last_seq() < truth_last_seq)
+            .map(|c| format!("{} at {}", c.name, c.last_seq()))
+            .collect();
+        format!("clients did not catch up to {truth_last_seq}: {behind:?}")
+    })
+}
+
+/// Waits until every client has received the publisher's number `n` or a later one: the
+/// scenarios' way of letting traffic flow "for a while" around a fault, by events rather than by
+/// the clock.
+pub async fn wait_received(
+    clients: &[ResumingClient],
+    n: u64,
+    within: Duration,
+) -> anyhow::Result<()> {
+    crate::wait_until(within, || async { clients.iter().all(|c| c.last_n() >= n) })
+        .await
+        .with_context(|| {
+            let behind: Vec<String> = clients
+                .iter()
+                .filter(|c| c.last_n() < n)
+                .map(|c| format!("{} at {}", c.name, c.last_n()))
+                .collect();
+            format!("clients did not receive number {n}: {behind:?}")
+        })
+}

@@ -1,0 +1,237 @@
+//! One `nats-server` child process, the building block of [`TestNats`](super::TestNats) and
+//! [`TestCluster`](super::TestCluster): finding the binary, writing its config, spawning it with
+//! its output in a log file, probing it until JetStream answers, and killing it on drop.
+
+use std::{
+    fs::{self, OpenOptions},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{anyhow, bail, Context};
+
+use super::test_log;
+
+/// Pause between readiness probes.
+const POLL: Duration = Duration::from_millis(50);
+
+const CLUSTER_NAME: &str = "adic-test";
+
+/// The `nats-server` binary: from `PATH`, else where Debian installs it.
+fn find_server_binary() -> Option<PathBuf> {
+    let from_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join("nats-server"));
+    from_path
+        .chain([
+            PathBuf::from("/usr/sbin/nats-server"),
+            PathBuf::from("/usr/local/bin/nats-server"),
+        ])
+        .find(|p| p.is_file())
+}
+
+pub(super) fn server_binary() -> anyhow::Result<PathBuf> {
+    find_server_binary().ok_or_else(missing_server)
+}
+
+fn missing_server() -> anyhow::Error {
+    anyhow!(
+        "no nats-server binary found in PATH or /usr/sbin, and NATS_URL is not set. Install one \
+         with `apt-get install -y nats-server` (or put a nats-server 2.9+ binary in PATH), or \
+         set NATS_URL to a server with JetStream enabled (e.g. NATS_URL=nats://127.0.0.1:4222)"
+    )
+}
+
+/// A server config with JetStream on: `store` is the store dir, `cluster` the route port to listen
+/// on and the other nodes' route ports.
+pub(super) fn server_config(
+    name: &str,
+    port: u16,
+    store: &Path,
+    cluster: Option<(u16, &[u16])>,
+) -> String {
+    let mut config = format!(
+        "server_name: \"{name}\"\n\
+         listen: \"127.0.0.1:{port}\"\n\
+         jetstream {{ store_dir: {store:?} }}\n"
+    );
+    if let Some((listen, peers)) = cluster {
+        let routes: Vec<String> = peers
+            .iter()
+            .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
+            .collect();
+        config += &format!(
+            "cluster {{\n  name: \"{CLUSTER_NAME}\"\n  listen: \"127.0.0.1:{listen}\"\n  \
+             routes: [{}]\n}}\n",
+            routes.join(", ")
+        );
+    }
+    config
+}
+
+/// One `nats-server` process, restartable from the config file it was first started with.
+pub(super) struct Node {
+    pub(super) name: String,
+    port: u16,
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    pub(super) fn new(dir: &Path, name: &str, port: u16, config: &str) -> anyhow::Result<Node> {
+        let config_path = dir.join(format!("{name}.conf"));
+        fs::write(&config_path, config)
+            .with_context(|| format!("writing {}", config_path.display()))?;
+        let log = dir.join(format!("{name}.log"));
+        if test_log() {
+            eprintln!(
+                "nats-server {name} (port {port}) log, kept after the test: {}",
+                log.display()
+            );
+        }
+        Ok(Node {
+            name: name.to_owned(),
+            port,
+            config: config_path,
+            log,
+            child: None,
+        })
+    }
+
+    pub(super) fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub(super) fn spawn(&mut self, bin: &Path) -> anyhow::Result<()> {
+        // Append, so a restarted server's log follows the previous run's.
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
+        let err = out.try_clone().context("duplicating the log file handle")?;
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("spawning {}", bin.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILL and reap. Blocks only for as long as the kernel takes to tear the process down.
+    pub(super) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `Some(reason)` if the process was started and has exited since.
+    pub(super) fn exited(&mut self) -> Option<String> {
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => Some(format!(
+                "nats-server {} exited ({status}); log {}:\n{}",
+                self.name,
+                self.log.display(),
+                log_tail(&self.log)
+            )),
+            Ok(None) => None,
+            Err(e) => Some(format!("nats-server {}: waiting failed: {e}", self.name)),
+        }
+    }
+
+    /// Wait until this node accepts clients and answers JetStream API requests (in a cluster:
+    /// through a meta leader).
+    pub(super) async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let url = self.url();
+        loop {
+            if let Some(why) = self.exited() {
+                bail!(why);
+            }
+            let error = match probe_jetstream(&url).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            if started.elapsed() > timeout {
+                bail!(
+                    "nats-server {} at {url} not ready after {timeout:?}: {error:#}; log {}:\n{}",
+                    self.name,
+                    self.log.display(),
+                    log_tail(&self.log)
+                );
+            }
+            // Paces the probes of a condition loop bounded by `timeout`: each probe is a new
+            // connection, and a server starting up should not be flooded with them.
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Whether the server failed because another process took its port first.
+    pub(super) fn port_taken(&self) -> bool {
+        fs::read_to_string(&self.log).is_ok_and(|log| log.contains("address already in use"))
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The last lines of a log file, for error messages.
+fn log_tail(path: &Path) -> String {
+    let Ok(text) = fs::read_to_string(path) else {
+        return "(no log)".to_owned();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// One short-lived connection that asks for JetStream account info.
+///
+/// A raw `$JS.API.INFO` request rather than `Context::query_account`: async-nats 0.51 requires
+/// account fields that NATS 2.9 does not send (`reserved_memory`, `reserved_storage`), so
+/// `query_account` fails against 2.9.10.
+async fn probe_jetstream(url: &str) -> anyhow::Result<()> {
+    let attempt = async {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_millis(500))
+            .request_timeout(Some(Duration::from_secs(1)))
+            .connect(url)
+            .await?;
+        let reply = client.request("$JS.API.INFO", "".into()).await?;
+        let info: serde_json::Value =
+            serde_json::from_slice(&reply.payload).context("JetStream account info is not JSON")?;
+        if let Some(error) = info.get("error") {
+            bail!("JetStream not ready: {error}");
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(2), attempt)
+        .await
+        .map_err(|_| anyhow!("probe timed out"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_server_says_how_to_get_one() {
+        let message = missing_server().to_string();
+        assert!(
+            message.contains("apt-get install -y nats-server"),
+            "{message}"
+        );
+        assert!(message.contains("NATS_URL"), "{message}");
+    }
+}
