@@ -77,6 +77,9 @@ impl NatsArgs {
             .retry_on_initial_connect()
             .max_reconnects(None)
             .connection_timeout(Duration::from_secs(5))
+            // Short requests: during a JetStream leader election a request may go unanswered,
+            // and a quick retry (consumers, stream lookups) recovers sooner than a long wait.
+            .request_timeout(Some(Duration::from_secs(3)))
             .ping_interval(Duration::from_secs(10))
             .reconnect_delay_callback(|attempts| {
                 // 100 ms doubling to 5 s: quick after a blip, gentle during an outage.
