@@ -83,6 +83,14 @@ impl TestEdge {
         &self.edge
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = reqwest::get(self.http("/metrics"))
+            .await
+            .expect("metrics answer");
+        response.text().await.expect("metrics text")
+    }
+
     pub fn http(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -13,6 +13,7 @@ pub mod dashboard_page;
 pub mod edge;
 pub mod nats;
 pub mod processes;
+pub mod stream;
 
 /// Polls `condition` until it holds or `within` has passed.
 pub async fn wait_until<F, Fut>(within: Duration, mut condition: F) -> anyhow::Result<()>

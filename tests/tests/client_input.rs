@@ -52,12 +52,7 @@ async fn bad_websocket_messages_get_an_error_and_the_connection_stays() {
     assert_eq!(ws.next_event().await.unwrap().1.to_string(), json);
     assert_eq!(bystander.next_event().await.unwrap().1.to_string(), json);
 
-    let metrics = reqwest::get(edge.http("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = edge.metrics().await;
     assert!(
         metrics.contains("adic_edge_client_errors_total{transport=\"websocket\"} 5"),
         "{metrics}"

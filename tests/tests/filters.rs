@@ -6,42 +6,8 @@ use adic_protocol::Kind;
 use adic_tests::clients::{SseClient, WsClient};
 use adic_tests::edge::TestEdge;
 use adic_tests::nats::TestNats;
-use serde_json::{json, Value};
-
-struct Stream {
-    js: async_nats::jetstream::Context,
-    prefix: String,
-}
-
-impl Stream {
-    async fn new(nats: &TestNats) -> Stream {
-        Stream {
-            js: async_nats::jetstream::new(nats.client().await.unwrap()),
-            prefix: nats.prefix().to_owned(),
-        }
-    }
-
-    async fn raw(&self, subject: String, payload: String) {
-        self.js
-            .publish(subject, payload.into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
-
-    /// Publishes an event of `kind` whose data carries `tag`, so tests can tell events apart.
-    async fn kind(&self, kind: Kind, tag: &str) -> String {
-        let json =
-            json!({"type": kind.variant(), "data": {"tag": tag, "timestamp": 1}}).to_string();
-        self.raw(kind.subject(&self.prefix), json.clone()).await;
-        json
-    }
-}
-
-fn tag(event: &Value) -> &str {
-    event["data"]["tag"].as_str().unwrap_or_default()
-}
+use adic_tests::stream::{tag, TestStream};
+use serde_json::json;
 
 #[tokio::test]
 async fn filters_by_priority_and_both_name_forms() {
@@ -67,11 +33,11 @@ async fn filters_by_priority_and_both_name_forms() {
         .await
         .unwrap();
 
-    let stream = Stream::new(&nats).await;
-    stream.kind(Kind::MessageAdded, "excluded-high").await;
-    stream.kind(Kind::EconomicsUpdated, "low").await;
-    stream.kind(Kind::DiversityUpdated, "medium").await;
-    stream.kind(Kind::TipsUpdated, "tips").await;
+    let stream = TestStream::new(&nats).await;
+    stream.tagged(Kind::MessageAdded, "excluded-high").await;
+    stream.tagged(Kind::EconomicsUpdated, "low").await;
+    stream.tagged(Kind::DiversityUpdated, "medium").await;
+    stream.tagged(Kind::TipsUpdated, "tips").await;
 
     assert_eq!(tag(&dotted.next_event().await.unwrap().1), "tips");
     assert_eq!(tag(&variant.next_event().await.unwrap().1), "tips");
@@ -83,9 +49,9 @@ async fn filters_by_priority_and_both_name_forms() {
     assert_eq!(frame.event.as_deref(), Some("economics.update"));
 
     // The sentinel for `medium` and `anded`: nothing of another priority came in between.
-    stream.kind(Kind::EnergyUpdated, "sentinel").await;
+    stream.tagged(Kind::EnergyUpdated, "sentinel").await;
     assert_eq!(tag(&medium.next_event().await.unwrap().1), "sentinel");
-    stream.kind(Kind::DiversityUpdated, "sentinel2").await;
+    stream.tagged(Kind::DiversityUpdated, "sentinel2").await;
     assert_eq!(tag(&anded.next_event().await.unwrap().1), "sentinel2");
 }
 
@@ -93,7 +59,7 @@ async fn filters_by_priority_and_both_name_forms() {
 async fn subscribe_and_unsubscribe_follow_the_contract() {
     let nats = TestNats::start().await.unwrap();
     let edge = TestEdge::start(&nats).await.unwrap();
-    let stream = Stream::new(&nats).await;
+    let stream = TestStream::new(&nats).await;
     let mut ws = WsClient::connect(&edge.ws("")).await.unwrap();
 
     // On an all-events connection, Subscribe narrows.
@@ -104,8 +70,8 @@ async fn subscribe_and_unsubscribe_follow_the_contract() {
         ws.next_json().await.unwrap(),
         json!({"type": "Subscribed", "events": ["tips.update"]})
     );
-    stream.kind(Kind::MessageAdded, "no").await;
-    stream.kind(Kind::TipsUpdated, "t1").await;
+    stream.tagged(Kind::MessageAdded, "no").await;
+    stream.tagged(Kind::TipsUpdated, "t1").await;
     assert_eq!(tag(&ws.next_event().await.unwrap().1), "t1");
 
     // Later Subscribes add (variant names work too).
@@ -113,7 +79,7 @@ async fn subscribe_and_unsubscribe_follow_the_contract() {
         .await
         .unwrap();
     assert_eq!(ws.next_json().await.unwrap()["type"], "Subscribed");
-    stream.kind(Kind::MessageAdded, "m1").await;
+    stream.tagged(Kind::MessageAdded, "m1").await;
     assert_eq!(tag(&ws.next_event().await.unwrap().1), "m1");
 
     // Unsubscribe removes; emptying the set puts back everything.
@@ -124,14 +90,14 @@ async fn subscribe_and_unsubscribe_follow_the_contract() {
         ws.next_json().await.unwrap(),
         json!({"type": "Unsubscribed", "events": ["tips.update"]})
     );
-    stream.kind(Kind::TipsUpdated, "no").await;
-    stream.kind(Kind::MessageAdded, "m2").await;
+    stream.tagged(Kind::TipsUpdated, "no").await;
+    stream.tagged(Kind::MessageAdded, "m2").await;
     assert_eq!(tag(&ws.next_event().await.unwrap().1), "m2");
     ws.send_json(&json!({"type": "Unsubscribe", "events": ["message.new"]}))
         .await
         .unwrap();
     assert_eq!(ws.next_json().await.unwrap()["type"], "Unsubscribed");
-    stream.kind(Kind::NodeStarted, "everything").await;
+    stream.tagged(Kind::NodeStarted, "everything").await;
     assert_eq!(tag(&ws.next_event().await.unwrap().1), "everything");
 
     // Subscribe(["all"]) means everything, not nothing.
@@ -143,18 +109,18 @@ async fn subscribe_and_unsubscribe_follow_the_contract() {
         .await
         .unwrap();
     assert_eq!(narrow.next_json().await.unwrap()["type"], "Subscribed");
-    stream.kind(Kind::GenesisLoaded, "all").await;
+    stream.tagged(Kind::GenesisLoaded, "all").await;
     assert_eq!(tag(&narrow.next_event().await.unwrap().1), "all");
 
     // `events=` (present, empty) receives nothing until it subscribes.
     let mut nothing = WsClient::connect(&edge.ws("?events=")).await.unwrap();
-    stream.kind(Kind::TipsUpdated, "no").await;
+    stream.tagged(Kind::TipsUpdated, "no").await;
     nothing
         .send_json(&json!({"type": "Subscribe", "events": ["node.started"]}))
         .await
         .unwrap();
     assert_eq!(nothing.next_json().await.unwrap()["type"], "Subscribed");
-    stream.kind(Kind::NodeStarted, "first").await;
+    stream.tagged(Kind::NodeStarted, "first").await;
     assert_eq!(tag(&nothing.next_event().await.unwrap().1), "first");
 }
 
@@ -168,7 +134,7 @@ async fn unknown_kinds_pass_through_to_all_and_their_priority() {
         .await
         .unwrap();
     let mut sse = SseClient::connect(&edge.sse("")).await.unwrap();
-    let stream = Stream::new(&nats).await;
+    let stream = TestStream::new(&nats).await;
 
     let future = json!({"type": "FutureThing", "data": {"tag": "future", "new_field": [1, 2], "timestamp": 9}, "extra": true});
     stream
@@ -177,7 +143,7 @@ async fn unknown_kinds_pass_through_to_all_and_their_priority() {
             future.to_string(),
         )
         .await;
-    stream.kind(Kind::NodeStarted, "sentinel").await;
+    stream.tagged(Kind::NodeStarted, "sentinel").await;
 
     assert_eq!(all.next_event().await.unwrap().1, future);
     assert_eq!(low.next_event().await.unwrap().1, future);
@@ -192,7 +158,7 @@ async fn malformed_payloads_are_dropped_and_counted() {
     let nats = TestNats::start().await.unwrap();
     let edge = TestEdge::start(&nats).await.unwrap();
     let mut ws = WsClient::connect(&edge.ws("")).await.unwrap();
-    let stream = Stream::new(&nats).await;
+    let stream = TestStream::new(&nats).await;
     let subject = Kind::TipsUpdated.subject(nats.prefix());
     for bad in [
         "not json",
@@ -202,14 +168,9 @@ async fn malformed_payloads_are_dropped_and_counted() {
     ] {
         stream.raw(subject.clone(), bad.to_owned()).await;
     }
-    stream.kind(Kind::TipsUpdated, "good").await;
+    stream.tagged(Kind::TipsUpdated, "good").await;
     assert_eq!(tag(&ws.next_event().await.unwrap().1), "good");
-    let metrics = reqwest::get(edge.http("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = edge.metrics().await;
     assert!(
         metrics.contains("adic_edge_events_dropped_total{reason=\"malformed\"} 4"),
         "{metrics}"
@@ -221,7 +182,7 @@ async fn multi_line_payloads_are_sent_compact() {
     let nats = TestNats::start().await.unwrap();
     let edge = TestEdge::start(&nats).await.unwrap();
     let mut sse = SseClient::connect(&edge.sse("")).await.unwrap();
-    let stream = Stream::new(&nats).await;
+    let stream = TestStream::new(&nats).await;
     let pretty = "{\n  \"type\": \"NodeStarted\",\n  \"data\": {\"node_id\": \"n\", \"version\": \"1\", \"timestamp\": 2}\n}";
     stream
         .raw(Kind::NodeStarted.subject(nats.prefix()), pretty.to_owned())

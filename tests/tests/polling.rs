@@ -3,27 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use adic_protocol::Kind;
 use adic_tests::edge::TestEdge;
 use adic_tests::nats::TestNats;
+use adic_tests::stream::TestStream;
 use serde_json::{json, Value};
 
 async fn publish(nats: &TestNats, range: std::ops::RangeInclusive<u64>) -> Vec<u64> {
-    let js = async_nats::jetstream::new(nats.client().await.unwrap());
-    let mut seqs = Vec::new();
-    for n in range {
-        let json = json!({"type": "MessageAdded", "data": {"message_id": format!("m{n}"), "depth": n, "timestamp": 1}});
-        let subject = Kind::MessageAdded.subject(nats.prefix());
-        seqs.push(
-            js.publish(subject, json.to_string().into())
-                .await
-                .unwrap()
-                .await
-                .unwrap()
-                .sequence,
-        );
-    }
-    seqs
+    TestStream::new(nats).await.numbered(range).await
 }
 
 async fn get(url: String) -> (u16, Value) {

@@ -82,12 +82,7 @@ async fn a_client_that_stops_reading_is_closed_with_its_cursor_and_catches_up() 
         (1..=count).collect::<Vec<_>>(),
         "every event exactly once, in order"
     );
-    let metrics = reqwest::get(edge.http("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = edge.metrics().await;
     assert!(
         metrics.contains("adic_edge_slow_consumer_closes_total{transport=\"websocket\"} 1"),
         "{metrics}"

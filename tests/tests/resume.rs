@@ -7,54 +7,8 @@ use adic_protocol::Kind;
 use adic_tests::clients::{seq_of, SseClient, WsClient, WsItem};
 use adic_tests::edge::TestEdge;
 use adic_tests::nats::TestNats;
+use adic_tests::stream::{depth, TestStream};
 use serde_json::{json, Value};
-
-struct Stream {
-    js: async_nats::jetstream::Context,
-    prefix: String,
-}
-
-impl Stream {
-    async fn new(nats: &TestNats) -> Stream {
-        let js = async_nats::jetstream::new(nats.client().await.unwrap());
-        Stream {
-            js,
-            prefix: nats.prefix().to_owned(),
-        }
-    }
-
-    /// Publishes `message.new` events numbered by depth; returns their stream sequences.
-    async fn numbered(&self, range: std::ops::RangeInclusive<u64>) -> Vec<u64> {
-        let mut seqs = Vec::new();
-        for n in range {
-            let json = json!({"type": "MessageAdded", "data": {"message_id": format!("m{n}"), "depth": n, "timestamp": 1}});
-            let ack = self
-                .js
-                .publish(
-                    Kind::MessageAdded.subject(&self.prefix),
-                    json.to_string().into(),
-                )
-                .await
-                .unwrap();
-            seqs.push(ack.await.unwrap().sequence);
-        }
-        seqs
-    }
-
-    async fn kind(&self, kind: Kind, data: Value) -> u64 {
-        let json = json!({"type": kind.variant(), "data": data});
-        let ack = self
-            .js
-            .publish(kind.subject(&self.prefix), json.to_string().into())
-            .await
-            .unwrap();
-        ack.await.unwrap().sequence
-    }
-}
-
-fn depth(event: &Value) -> u64 {
-    event["data"]["depth"].as_u64().unwrap()
-}
 
 /// Reads WS events and checks they are exactly `want` (by depth), in order.
 async fn expect_ws(ws: &mut WsClient, want: std::ops::RangeInclusive<u64>) -> String {
@@ -72,7 +26,7 @@ async fn websocket_resumes_on_another_edge_with_no_gap_and_no_duplicate() {
     let nats = TestNats::start().await.unwrap();
     let a = TestEdge::start(&nats).await.unwrap();
     let b = TestEdge::start(&nats).await.unwrap();
-    let stream = Stream::new(&nats).await;
+    let stream = TestStream::new(&nats).await;
     let mut first = WsClient::connect(&a.ws("")).await.unwrap();
     stream.numbered(1..=10).await;
     let cursor = expect_ws(&mut first, 1..=10).await;
@@ -91,7 +45,7 @@ async fn websocket_resumes_on_another_edge_with_no_gap_and_no_duplicate() {
 async fn since_on_the_first_subscribe_resumes_and_later_it_is_an_error() {
     let nats = TestNats::start().await.unwrap();
     let edge = TestEdge::start(&nats).await.unwrap();
-    let stream = Stream::new(&nats).await;
+    let stream = TestStream::new(&nats).await;
     let seqs = stream.numbered(1..=6).await;
     let cursor = format!("{}-{}", edge.state().feed.epoch(), seqs[2]);
     let mut ws = WsClient::connect(&edge.ws("")).await.unwrap();
@@ -118,7 +72,7 @@ async fn since_on_the_first_subscribe_resumes_and_later_it_is_an_error() {
 async fn sse_resumes_by_last_event_id_header_or_query_and_the_header_wins() {
     let nats = TestNats::start().await.unwrap();
     let edge = TestEdge::start(&nats).await.unwrap();
-    let stream = Stream::new(&nats).await;
+    let stream = TestStream::new(&nats).await;
     let seqs = stream.numbered(1..=8).await;
     let epoch = edge.state().feed.epoch();
     let at = |i: usize| format!("{epoch}-{}", seqs[i]);
@@ -157,19 +111,14 @@ async fn an_old_cursor_replays_from_jetstream_then_joins_live() {
         ..EdgeSettings::default()
     };
     let edge = TestEdge::start_with(&nats, settings).await.unwrap();
-    let stream = Stream::new(&nats).await;
+    let stream = TestStream::new(&nats).await;
     let seqs = stream.numbered(1..=700).await;
     let since = format!("?since={}-{}", edge.state().feed.epoch(), seqs[4]);
     let mut ws = WsClient::connect(&edge.ws(&since)).await.unwrap();
     expect_ws(&mut ws, 6..=700).await;
     stream.numbered(701..=710).await;
     expect_ws(&mut ws, 701..=710).await;
-    let metrics = reqwest::get(edge.http("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = edge.metrics().await;
     assert!(
         metrics.contains("adic_edge_resumes_total{source=\"jetstream\"} 1"),
         "{metrics}"
@@ -190,7 +139,7 @@ async fn a_cursor_older_than_the_stream_gets_a_gap_then_everything_held() {
         ..EdgeSettings::default()
     };
     let edge = TestEdge::start_with(&nats, settings).await.unwrap();
-    let stream = Stream::new(&nats).await;
+    let stream = TestStream::new(&nats).await;
     let seqs = stream.numbered(1..=50).await;
     let epoch = edge.state().feed.epoch();
     let old = format!("{epoch}-{}", seqs[4]);
@@ -220,7 +169,7 @@ async fn a_cursor_older_than_the_stream_gets_a_gap_then_everything_held() {
 async fn another_stream_instance_gets_a_reset_and_beyond_the_stream_an_error() {
     let nats = TestNats::start().await.unwrap();
     let edge = TestEdge::start(&nats).await.unwrap();
-    let stream = Stream::new(&nats).await;
+    let stream = TestStream::new(&nats).await;
     stream.numbered(1..=3).await;
     let epoch = edge.state().feed.epoch();
     let other = if epoch.0 == 1 { "00000002" } else { "00000001" };
@@ -266,7 +215,7 @@ async fn sparse_filters_receive_progress_so_their_cursor_keeps_up() {
         ..EdgeSettings::default()
     };
     let edge = TestEdge::start_with(&nats, settings).await.unwrap();
-    let stream = Stream::new(&nats).await;
+    let stream = TestStream::new(&nats).await;
     let mut ws = WsClient::connect(&edge.ws("?events=node.stopped"))
         .await
         .unwrap();
@@ -310,7 +259,7 @@ async fn sparse_filters_receive_progress_so_their_cursor_keeps_up() {
 async fn snapshot_true_sends_current_values_first_without_a_cursor() {
     let nats = TestNats::start().await.unwrap();
     let edge = TestEdge::start(&nats).await.unwrap();
-    let stream = Stream::new(&nats).await;
+    let stream = TestStream::new(&nats).await;
     stream
         .kind(
             Kind::TipsUpdated,
