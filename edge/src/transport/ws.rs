@@ -21,7 +21,7 @@ use crate::resume::{self, Notice, Plan, ResumeError};
 use crate::session::{Output, Session};
 use crate::state::Edge;
 
-const READ_BUFFER: usize = 2 * 1024;
+const READ_BUFFER: usize = 512;
 const WRITE_BUFFER: usize = 8 * 1024;
 
 /// Upgrades the request, or answers 503 when the edge is draining or full.
