@@ -83,6 +83,11 @@ async fn fill_snapshots(edge: Arc<Edge>, identity: StreamIdentity) {
         let Ok(Some(event)) = edge.broker.last_value(&subject).await else {
             continue;
         };
+        // The stream may have been recreated meanwhile: an old instance's value must not land
+        // in the new instance's cache.
+        if edge.feed.epoch() != identity.epoch {
+            return;
+        }
         if let Ok(valid) = ValidEvent::parse(&prefix, &event.subject, &event.payload) {
             edge.snapshots
                 .offer(&Arc::new(EncodedEvent::new(identity.epoch, &event, valid)));

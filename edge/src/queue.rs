@@ -58,28 +58,28 @@ impl State {
     /// Drops superseded snapshot values, low priority first, until `bytes <= budget`.
     /// Returns how many were dropped.
     fn conflate(&mut self, incoming: &EncodedEvent, budget: usize) -> usize {
-        let mut newest: HashMap<SnapshotKey, usize> = HashMap::new();
-        for (i, event) in self.items.iter().enumerate() {
+        // The newest sequence of each snapshot key, the incoming event included. Keyed by
+        // sequence, not position, so removals in one pass do not confuse the next.
+        let mut newest: HashMap<SnapshotKey, u64> = HashMap::new();
+        for event in &self.items {
             if let Some(key) = snapshot_key(event) {
-                newest.insert(key, i);
+                newest.insert(key, event.seq());
             }
         }
         if let Some(key) = snapshot_key(incoming) {
-            newest.insert(key, usize::MAX);
+            newest.insert(key, incoming.seq());
         }
         let mut dropped = 0;
         for priority in [Priority::Low, Priority::Medium, Priority::High] {
             if self.bytes <= budget {
                 break;
             }
-            let mut index = 0;
             let mut bytes = self.bytes;
             self.items.retain(|event| {
-                let i = index;
-                index += 1;
                 let superseded = bytes > budget
                     && event.key.priority() == priority
-                    && snapshot_key(event).is_some_and(|key| newest.get(&key) != Some(&i));
+                    && snapshot_key(event)
+                        .is_some_and(|key| newest.get(&key) != Some(&event.seq()));
                 if superseded {
                     bytes -= event.queued_size();
                     dropped += 1;
@@ -154,6 +154,11 @@ impl ClientQueue {
         self.notify.notify_one();
     }
 
+    /// The close reason, once one is set.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.lock().close
+    }
+
     /// Moves everything queued into `out`; returns the close reason once one is set.
     pub fn take(&self, out: &mut Vec<Arc<EncodedEvent>>) -> Option<CloseReason> {
         let mut state = self.lock();
@@ -221,6 +226,49 @@ mod tests {
             seqs(&queue),
             vec![3, 4, 5, 6, 7],
             "newest values kept, order kept"
+        );
+    }
+
+    #[test]
+    fn conflation_over_several_passes_keeps_the_newest_value_of_each_key() {
+        let tips = |seq, n| {
+            event(
+                seq,
+                Kind::TipsUpdated,
+                json!({"tips": [], "count": n, "timestamp": 1}),
+            )
+        };
+        let economics = |seq| {
+            event(
+                seq,
+                Kind::EconomicsUpdated,
+                json!({"total_supply": "1", "timestamp": 1}),
+            )
+        };
+        let log = |seq| {
+            event(
+                seq,
+                Kind::MessageAdded,
+                json!({"message_id": "m", "depth": seq, "timestamp": 1}),
+            )
+        };
+        let queued = [economics(1), economics(2), tips(3, 1), log(4), tips(5, 2)];
+        let big = event(
+            6,
+            Kind::MessageAdded,
+            json!({"message_id": "m".repeat(2000), "depth": 6, "timestamp": 1}),
+        );
+        let kept: usize = queued[1..].iter().map(|e| e.queued_size()).sum();
+        // Full once `big` comes: dropping economics@1 (low) is not enough, tips@3 (high) must go too.
+        let queue = ClientQueue::new(kept + big.queued_size() - 1);
+        for e in &queued {
+            assert!(matches!(queue.push(e), Pushed::Queued { .. }));
+        }
+        assert_eq!(queue.push(&big), Pushed::Queued { conflated: 2 });
+        assert_eq!(
+            seqs(&queue),
+            vec![2, 4, 5, 6],
+            "tips@5, the newest tips value, stays"
         );
     }
 

@@ -51,7 +51,7 @@ struct PageCache {
 /// Reads history for resuming clients and for polling.
 pub struct Replayer {
     broker: Arc<dyn Broker>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     pages: Mutex<PageCache>,
 }
 
@@ -59,7 +59,7 @@ impl Replayer {
     pub fn new(broker: Arc<dyn Broker>, max_consumers: usize) -> Replayer {
         Replayer {
             broker,
-            permits: Semaphore::new(max_consumers.max(1)),
+            permits: Arc::new(Semaphore::new(max_consumers.max(1))),
             pages: Mutex::new(PageCache::default()),
         }
     }
@@ -105,17 +105,20 @@ impl Replayer {
     async fn page(&self, epoch: Epoch, from: u64) -> Result<Arc<Page>, BrokerError> {
         let start = (from.max(1) - 1) / PAGE * PAGE + 1;
         let slot = self.slot(epoch, start);
-        let page = slot
-            .get_or_try_init(|| async {
-                let _permit = self
-                    .permits
-                    .acquire()
-                    .await
-                    .expect("semaphore never closed");
-                self.fetch(epoch, start).await.map(Arc::new)
+        // The fetch runs as a task of its own and fills the shared slot even if this caller
+        // goes away meanwhile (a session's wait is cancelled by every client frame): a
+        // cancelled read must not leave a consumer behind and start another next time.
+        let (broker, permits) = (Arc::clone(&self.broker), Arc::clone(&self.permits));
+        let page = tokio::spawn(async move {
+            slot.get_or_try_init(|| async {
+                let _permit = permits.acquire().await.expect("semaphore never closed");
+                fetch(broker.as_ref(), epoch, start).await.map(Arc::new)
             })
-            .await?
-            .clone();
+            .await
+            .cloned()
+        })
+        .await
+        .map_err(|e| BrokerError::Unavailable(format!("replay task: {e}")))??;
         if page.covered >= from || page.events.len() as u64 >= PAGE {
             return Ok(page);
         }
@@ -126,7 +129,7 @@ impl Replayer {
             .acquire()
             .await
             .expect("semaphore never closed");
-        self.fetch(epoch, from).await.map(Arc::new)
+        fetch(self.broker.as_ref(), epoch, from).await.map(Arc::new)
     }
 
     fn slot(&self, epoch: Epoch, start: u64) -> Slot {
@@ -157,23 +160,24 @@ impl Replayer {
         pages.slots.remove(&(epoch, start));
         pages.order.retain(|k| *k != (epoch, start));
     }
+}
 
-    async fn fetch(&self, epoch: Epoch, from: u64) -> Result<Page, BrokerError> {
-        let messages = self.broker.read_range(from, PAGE as usize).await?;
-        let full = messages.len() as u64 >= PAGE;
-        let covered = match messages.last() {
-            Some(last) if full => last.seq,
-            // The end of the stream at the time of reading.
-            _ => messages.last().map_or(from - 1, |m| m.seq),
-        };
-        let prefix = self.broker.prefix().to_owned();
-        let events = messages
-            .iter()
-            .filter_map(|m| {
-                let valid = ValidEvent::parse(&prefix, &m.subject, &m.payload).ok()?;
-                Some(Arc::new(EncodedEvent::new(epoch, m, valid)))
-            })
-            .collect();
-        Ok(Page { events, covered })
-    }
+/// Reads one page from the stream and encodes its events.
+async fn fetch(broker: &dyn Broker, epoch: Epoch, from: u64) -> Result<Page, BrokerError> {
+    let messages = broker.read_range(from, PAGE as usize).await?;
+    let full = messages.len() as u64 >= PAGE;
+    let covered = match messages.last() {
+        Some(last) if full => last.seq,
+        // The end of the stream at the time of reading.
+        _ => messages.last().map_or(from - 1, |m| m.seq),
+    };
+    let prefix = broker.prefix().to_owned();
+    let events = messages
+        .iter()
+        .filter_map(|m| {
+            let valid = ValidEvent::parse(&prefix, &m.subject, &m.payload).ok()?;
+            Some(Arc::new(EncodedEvent::new(epoch, m, valid)))
+        })
+        .collect();
+    Ok(Page { events, covered })
 }

@@ -10,7 +10,7 @@
 //! - otherwise: every event after the cursor, from the ring or from JetStream, then live.
 
 use adic_protocol::ws::{Gap, Reset};
-use adic_protocol::Cursor;
+use adic_protocol::{Cursor, Epoch};
 
 use crate::encoded::EncodedEvent;
 use crate::state::Edge;
@@ -27,18 +27,12 @@ pub enum Notice {
 /// Where a client starts.
 #[derive(Clone, Debug)]
 pub struct Plan {
+    /// The stream instance the plan was made for: a session or page starts on it, so a reset
+    /// that happens meanwhile closes it (4002) instead of mixing two streams.
+    pub epoch: Epoch,
     /// The last sequence the client already has; `None`: live from now.
     pub after: Option<u64>,
     pub notices: Vec<Notice>,
-}
-
-impl Plan {
-    pub fn live() -> Plan {
-        Plan {
-            after: None,
-            notices: Vec::new(),
-        }
-    }
 }
 
 /// Why a cursor cannot be served.
@@ -56,15 +50,27 @@ pub enum ResumeError {
 
 /// Decides where a client with `cursor` starts, and counts the resume by its source.
 pub async fn plan(edge: &Edge, cursor: Option<Cursor>) -> Result<Plan, ResumeError> {
-    let Some(cursor) = cursor else {
-        return Ok(Plan::live());
-    };
+    // Before the feed runs there is no epoch to start on.
     let current = edge.feed.cursor().ok_or(ResumeError::NotReady)?;
+    let Some(cursor) = cursor else {
+        return Ok(Plan {
+            epoch: current.epoch,
+            after: None,
+            notices: Vec::new(),
+        });
+    };
     let identity = || async {
-        edge.broker
+        let id = edge
+            .broker
             .identity()
             .await
-            .map_err(|e| ResumeError::Unavailable(e.to_string()))
+            .map_err(|e| ResumeError::Unavailable(e.to_string()))?;
+        // The stream was recreated and this edge's feed has not noticed yet: another edge (or
+        // this one in a few seconds) answers correctly; this one would mix the two streams.
+        if id.epoch != current.epoch {
+            return Err(ResumeError::NotReady);
+        }
+        Ok(id)
     };
     let (source, plan) = if cursor.epoch != current.epoch {
         let id = identity().await?;
@@ -78,6 +84,7 @@ pub async fn plan(edge: &Edge, cursor: Option<Cursor>) -> Result<Plan, ResumeErr
         (
             "reset",
             Plan {
+                epoch: current.epoch,
                 after: Some(before_first.seq),
                 notices: vec![Notice::Reset(reset)],
             },
@@ -93,6 +100,7 @@ pub async fn plan(edge: &Edge, cursor: Option<Cursor>) -> Result<Plan, ResumeErr
         (
             "ahead",
             Plan {
+                epoch: current.epoch,
                 after: Some(cursor.seq),
                 notices: Vec::new(),
             },
@@ -101,6 +109,7 @@ pub async fn plan(edge: &Edge, cursor: Option<Cursor>) -> Result<Plan, ResumeErr
         (
             "ring",
             Plan {
+                epoch: current.epoch,
                 after: Some(cursor.seq),
                 notices: Vec::new(),
             },
@@ -115,6 +124,7 @@ pub async fn plan(edge: &Edge, cursor: Option<Cursor>) -> Result<Plan, ResumeErr
             (
                 "gap",
                 Plan {
+                    epoch: current.epoch,
                     after: Some(id.first_seq - 1),
                     notices: vec![Notice::Gap(gap)],
                 },
@@ -123,6 +133,7 @@ pub async fn plan(edge: &Edge, cursor: Option<Cursor>) -> Result<Plan, ResumeErr
             (
                 "jetstream",
                 Plan {
+                    epoch: current.epoch,
                     after: Some(cursor.seq),
                     notices: Vec::new(),
                 },

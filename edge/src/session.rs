@@ -57,8 +57,10 @@ pub struct Session {
     /// Last sequence the client has accounted for: delivered, or skipped by its filter.
     position: u64,
     epoch: Epoch,
-    /// The cursor the client holds: its last event or progress marker.
+    /// The cursor the client holds: where it started, its last event or progress marker.
     cursor: Option<Cursor>,
+    /// The position the session started at (to tell whether anything was written since).
+    start_position: u64,
     last_write: Instant,
     last_progress: Instant,
 }
@@ -73,7 +75,7 @@ impl Session {
         snapshot: bool,
     ) -> Session {
         let ticker = edge.ticker.clone();
-        let epoch = edge.feed.epoch();
+        let epoch = plan.epoch;
         let mut session = Session {
             edge,
             subscription,
@@ -86,6 +88,7 @@ impl Session {
             position: 0,
             epoch,
             cursor: None,
+            start_position: 0,
             last_write: Instant::now(),
             last_progress: Instant::now(),
         };
@@ -93,26 +96,40 @@ impl Session {
         session
     }
 
-    /// Starts over at `plan` (a WebSocket client's first Subscribe carrying `since`).
+    /// Starts over at `plan` (a WebSocket client's first Subscribe carrying `since`). Only
+    /// allowed while nothing was written: see [`Session::has_written`].
     pub fn restart(&mut self, plan: Plan) {
         self.begin(plan, false);
+    }
+
+    /// Whether any event, notice or progress marker reached the client: after that, a cursor
+    /// on Subscribe would repeat or reorder what it already has.
+    pub fn has_written(&self) -> bool {
+        self.cursor.is_some_and(|c| c.seq > self.start_position) || !self.batch.is_empty()
     }
 
     fn begin(&mut self, plan: Plan, snapshot: bool) {
         self.registration = None;
         self.batch.clear();
-        self.epoch = self.edge.feed.epoch();
+        self.epoch = plan.epoch;
         self.notices = plan.notices.into();
         match plan.after {
             None => {
+                // Current values first, read before joining the hub: a value queued after
+                // joining is then never older than the snapshot sent before it.
+                let values = if snapshot {
+                    self.edge.snapshots.matching(self.subscription.mask())
+                } else {
+                    Vec::new()
+                };
+                self.notices
+                    .extend(values.into_iter().map(Notice::Snapshot));
                 self.register();
                 self.catch_up = None;
-                self.position = 0;
-                if snapshot {
-                    let values = self.edge.snapshots.matching(self.subscription.mask());
-                    self.notices
-                        .extend(values.into_iter().map(Notice::Snapshot));
-                }
+                // Live from now: everything fanned out before joining is before this client's
+                // start, so its position (and the cursor a close carries) is the published one.
+                self.position = self.edge.feed.published_seq();
+                self.cursor = Some(Cursor::new(self.epoch, self.position));
             }
             Some(after) => {
                 self.catch_up = Some(after + 1);
@@ -120,6 +137,7 @@ impl Session {
                 self.cursor = Some(Cursor::new(self.epoch, after));
             }
         }
+        self.start_position = self.position;
     }
 
     fn register(&mut self) {
@@ -231,6 +249,14 @@ impl Session {
         if self.registration.is_none() && edge.ring.covers(next) {
             self.register();
         }
+        // A drain or an overflow while catching up ends the session now, not once caught up.
+        if let Some(reason) = self
+            .registration
+            .as_ref()
+            .and_then(|r| r.subscriber().queue.close_reason())
+        {
+            return Some(Output::Close(reason));
+        }
         let chunk = match edge
             .replayer
             .read(&edge.ring, self.epoch, next, CATCH_UP_BATCH)
@@ -312,7 +338,10 @@ impl Session {
         let result = match message {
             ClientMessage::Ping => return ServerMessage::Pong,
             ClientMessage::Subscribe { since: Some(_), .. } => {
-                return ServerMessage::error("\"since\" is accepted on the first Subscribe only");
+                return ServerMessage::error(
+                    "\"since\" is accepted on the first Subscribe only, before any event: \
+                     reconnect with ?since=<cursor> instead",
+                );
             }
             ClientMessage::Subscribe {
                 events,

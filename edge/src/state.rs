@@ -78,6 +78,8 @@ impl FeedStatus {
     /// The stream was recreated: positions start over on the new instance.
     pub fn reset(&self, identity: &StreamIdentity) {
         self.epoch.store(identity.epoch.0, Ordering::Release);
+        // Warm again once the new stream's present is reached, not the old stream's.
+        self.warm_target.store(identity.last_seq, Ordering::Release);
         self.published
             .send_replace(identity.first_seq.saturating_sub(1));
     }

@@ -369,6 +369,26 @@ async fn the_stream_recreated_under_running_edges_resets_clients() {
     let js = async_nats::jetstream::new(world.cluster.client().await.unwrap());
     js.delete_stream(&world.stream.name).await.unwrap();
     js.create_stream(world.stream.config()).await.unwrap();
+    // Every edge notices the new, empty stream and is ready again at once (its ring is as warm as
+    // an empty stream allows), not after the new stream reaches the old one's length.
+    for edge in &world.edges {
+        let url = format!("http://127.0.0.1:{}/readyz", edge.port());
+        let epoch_url = format!("http://127.0.0.1:{}/v1/health/streaming", edge.port());
+        adic_tests::wait_until(Duration::from_secs(20), || async {
+            let health: Value = reqwest::get(&epoch_url)
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let on_new_stream = health["stream"]["cursor"]
+                .as_str()
+                .is_some_and(|c| c.ends_with("-0"));
+            on_new_stream && reqwest::get(&url).await.is_ok_and(|r| r.status() == 200)
+        })
+        .await
+        .expect("edges ready on the recreated stream");
+    }
     let publisher = NumberedPublisher::start(&world, 1, RATE, 0).await.unwrap();
     // Publishing goes on until every client has events of the new stream past the old stream's
     // last sequence, so the catch-up below, which compares sequences, is about the new stream.

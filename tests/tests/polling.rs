@@ -127,6 +127,7 @@ async fn bad_parameters_are_explained() {
         ("after=yesterday", "after: cursor"),
         ("events=nope", "unknown event name"),
         ("priority=urgent", "unknown priority"),
+        ("wait=1e20", "wait must be seconds"),
     ] {
         let (status, body) = get(edge.http(&format!("/v1/events?{query}"))).await;
         assert_eq!(status, 400, "{query}");

@@ -66,6 +66,23 @@ async fn since_on_the_first_subscribe_resumes_and_later_it_is_an_error() {
             .contains("first Subscribe only"),
         "{error}"
     );
+
+    // A first Subscribe after events already arrived cannot rewind without repeating them.
+    let mut live = WsClient::connect(&edge.ws("")).await.unwrap();
+    stream.numbered(7..=7).await;
+    assert_eq!(depth(&live.next_event().await.unwrap().1), 7);
+    live.send_json(&json!({"type": "Subscribe", "events": ["message.new"], "since": cursor}))
+        .await
+        .unwrap();
+    let error = live.next_json().await.unwrap();
+    assert_eq!(error["type"], "Error", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("reconnect with ?since="),
+        "{error}"
+    );
 }
 
 #[tokio::test]

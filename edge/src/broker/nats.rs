@@ -46,9 +46,19 @@ impl NatsBroker {
         }
     }
 
-    async fn stream(&self) -> Result<stream::Stream, BrokerError> {
+    /// The stream, created when missing: only the live feed does this, at start.
+    async fn ensure_stream(&self) -> Result<stream::Stream, BrokerError> {
         self.settings
             .ensure(&self.js)
+            .await
+            .map_err(|e| BrokerError::Unavailable(e.to_string()))
+    }
+
+    /// The stream as it is. Lookups never create it: an operator who deletes the stream to
+    /// recreate it with another configuration must not race an edge doing it first.
+    async fn stream(&self) -> Result<stream::Stream, BrokerError> {
+        self.js
+            .get_stream(&self.settings.name)
             .await
             .map_err(|e| BrokerError::Unavailable(e.to_string()))
     }
@@ -262,7 +272,7 @@ async fn start_consumer(
     epoch: &mut Option<Epoch>,
     tx: &mpsc::Sender<LiveItem>,
 ) -> Result<Option<consumer::push::Ordered>, BrokerError> {
-    let mut stream = broker.stream().await?;
+    let mut stream = broker.ensure_stream().await?;
     let identity = identity_of(&broker.settings, stream.info().await.map_err(unavailable)?);
     if epoch.is_some_and(|e| e != identity.epoch) {
         *next_seq = Some(identity.first_seq);

@@ -71,8 +71,7 @@ fn params(query: &HashMap<String, String>) -> Result<Params, String> {
         Some(v) => v
             .parse::<f64>()
             .ok()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
             .or_else(|| humantime::parse_duration(v).ok())
             .filter(|d| *d <= MAX_WAIT)
             .ok_or_else(|| {
@@ -95,7 +94,7 @@ async fn page(edge: &Edge, query: &HashMap<String, String>) -> Result<Page, ApiE
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
         }
     })?;
-    let epoch = edge.feed.epoch();
+    let epoch = plan.epoch;
     let mut position = plan.after.unwrap_or_else(|| edge.feed.published_seq());
     let (mut gap, mut reset) = (None, None);
     for notice in plan.notices {

@@ -143,8 +143,9 @@ async fn serve(
     let mut since_allowed = !resumed;
     let write_timeout = edge.settings.write_timeout;
     let ping_every = edge.settings.ws_ping;
+    // Equal at the start: a ping is "unanswered" only once one was sent after the last frame heard.
     let mut last_heard = Instant::now();
-    let mut last_ping = Instant::now();
+    let mut last_ping = last_heard;
     loop {
         tokio::select! {
             inbound = socket.recv() => {
@@ -161,7 +162,9 @@ async fn serve(
                 last_heard = Instant::now();
                 let reply = match message {
                     Message::Text(t) => Some(match ClientMessage::parse(t.as_str()) {
-                        Ok(ClientMessage::Subscribe { events, since: Some(since) }) if since_allowed => {
+                        Ok(ClientMessage::Subscribe { events, since: Some(since) })
+                            if since_allowed && !session.has_written() =>
+                        {
                             since_allowed = false;
                             match Box::pin(subscribe_since(&mut session, events, &since)).await {
                                 Ok(reply) => reply,
@@ -228,8 +231,10 @@ async fn serve(
                     session.wrote(Instant::now());
                 }
                 Output::Tick(now) => {
-                    if now.saturating_duration_since(last_heard) > ping_every * 2 {
-                        tracing::debug!("websocket peer silent for two ping intervals; closing");
+                    // Dead only when a ping went unanswered for a whole interval: a peer that
+                    // is busy receiving a long burst (no ticks, no pings) is not silent.
+                    if last_ping > last_heard && now.saturating_duration_since(last_ping) > ping_every {
+                        tracing::debug!("websocket peer did not answer a ping; closing");
                         break;
                     }
                     if now.saturating_duration_since(last_ping) >= ping_every {
@@ -281,7 +286,7 @@ fn close_code(reason: CloseReason) -> (u16, &'static str) {
         CloseReason::SlowConsumer => (close::SLOW_CONSUMER, "slow consumer: queue overflowed"),
         CloseReason::StreamReset => (
             close::STREAM_RESET,
-            "stream reset: reconnect without a cursor",
+            "stream reset: reconnect with the cursor given",
         ),
     }
 }
