@@ -181,6 +181,30 @@ mod tests {
     use super::*;
     use crate::encoded::testing::event;
 
+    fn tips(seq: u64, count: u64) -> Arc<EncodedEvent> {
+        event(
+            seq,
+            Kind::TipsUpdated,
+            json!({"tips": [], "count": count, "timestamp": 1}),
+        )
+    }
+
+    fn economics(seq: u64) -> Arc<EncodedEvent> {
+        event(
+            seq,
+            Kind::EconomicsUpdated,
+            json!({"total_supply": "1", "timestamp": 1}),
+        )
+    }
+
+    fn log(seq: u64) -> Arc<EncodedEvent> {
+        event(
+            seq,
+            Kind::MessageAdded,
+            json!({"message_id": "m", "depth": seq, "timestamp": 1}),
+        )
+    }
+
     fn seqs(queue: &ClientQueue) -> Vec<u64> {
         let mut out = Vec::new();
         queue.take(&mut out);
@@ -189,27 +213,6 @@ mod tests {
 
     #[test]
     fn under_pressure_superseded_snapshots_go_first_low_priority_first_order_kept() {
-        let tips = |seq, n| {
-            event(
-                seq,
-                Kind::TipsUpdated,
-                json!({"tips": [], "count": n, "timestamp": 1}),
-            )
-        };
-        let economics = |seq| {
-            event(
-                seq,
-                Kind::EconomicsUpdated,
-                json!({"total_supply": "1", "timestamp": 1}),
-            )
-        };
-        let log = |seq| {
-            event(
-                seq,
-                Kind::MessageAdded,
-                json!({"message_id": "m", "depth": seq, "timestamp": 1}),
-            )
-        };
         let size = tips(1, 1)
             .queued_size()
             .max(economics(1).queued_size())
@@ -231,27 +234,6 @@ mod tests {
 
     #[test]
     fn conflation_over_several_passes_keeps_the_newest_value_of_each_key() {
-        let tips = |seq, n| {
-            event(
-                seq,
-                Kind::TipsUpdated,
-                json!({"tips": [], "count": n, "timestamp": 1}),
-            )
-        };
-        let economics = |seq| {
-            event(
-                seq,
-                Kind::EconomicsUpdated,
-                json!({"total_supply": "1", "timestamp": 1}),
-            )
-        };
-        let log = |seq| {
-            event(
-                seq,
-                Kind::MessageAdded,
-                json!({"message_id": "m", "depth": seq, "timestamp": 1}),
-            )
-        };
         let queued = [economics(1), economics(2), tips(3, 1), log(4), tips(5, 2)];
         let big = event(
             6,
@@ -274,13 +256,6 @@ mod tests {
 
     #[test]
     fn overflow_of_log_events_closes_as_slow_consumer() {
-        let log = |seq| {
-            event(
-                seq,
-                Kind::MessageAdded,
-                json!({"message_id": "m", "depth": seq, "timestamp": 1}),
-            )
-        };
         let queue = ClientQueue::new(log(1).queued_size() * 2);
         assert!(matches!(queue.push(&log(1)), Pushed::Queued { .. }));
         assert!(matches!(queue.push(&log(2)), Pushed::Queued { .. }));
