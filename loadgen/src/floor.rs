@@ -1,8 +1,9 @@
 //! The floor: the least work that delivers the same bytes.
 //!
 //! A minimal server that reads the same events from NATS (a plain subscription to the stream's
-//! subjects), builds the same WebSocket and SSE frames once per event, and writes them to every
-//! connection — no filters, no cursors, no queues, no resume, no limits. Whatever an edge does on
+//! subjects), builds each event's complete WebSocket frame (header included) and SSE frame once,
+//! and writes those bytes straight to every connection's socket — no per-client framing, no
+//! filters, no cursors, no queue bounds, no resume, no limits. Whatever an edge does on
 //! top costs the difference between the two in one run; if the floor is not faster, the floor is
 //! broken.
 
@@ -11,17 +12,36 @@ use std::sync::{Arc, Mutex};
 
 use adic_protocol::{sse, subject, ws, Cursor, Epoch};
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-/// One event in both wire formats.
+/// One event in both wire formats, each complete: the WebSocket bytes include the frame header.
+/// Server frames are unmasked, so the same bytes go to every client.
 pub struct Frames {
-    pub ws: Utf8Bytes,
+    pub ws: Bytes,
     pub sse: Bytes,
+}
+
+/// A complete unmasked WebSocket text frame (FIN set) carrying `payload`.
+pub fn ws_text_frame(payload: &[u8]) -> Bytes {
+    let mut frame = Vec::with_capacity(payload.len() + 10);
+    frame.push(0x81);
+    match payload.len() {
+        n if n < 126 => frame.push(n as u8),
+        n if n < 65_536 => {
+            frame.push(126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(payload);
+    Bytes::from(frame)
 }
 
 /// Every connection's channel. Unbounded: the floor has no slow-consumer handling (that is part
@@ -51,7 +71,7 @@ pub async fn serve(
         let json = String::from_utf8_lossy(&message.payload);
         let name = subject::parse(&prefix, &message.subject).map_or("unknown", |(_, n)| n);
         let frames = Arc::new(Frames {
-            ws: Utf8Bytes::from(ws::event_frame(&cursor, &json)),
+            ws: ws_text_frame(ws::event_frame(&cursor, &json).as_bytes()),
             sse: Bytes::from(sse::event_frame(name, Some(&cursor), &json)),
         });
         let mut subscribers = subscribers
@@ -101,29 +121,60 @@ fn batch(
     }
 }
 
+/// The WebSocket handshake by hand, then pre-framed bytes written straight to the socket: no
+/// per-client framing at all.
 async fn serve_ws(
-    stream: TcpStream,
+    mut stream: TcpStream,
     mut rx: mpsc::UnboundedReceiver<Arc<Frames>>,
 ) -> anyhow::Result<()> {
-    let config = WebSocketConfig::default()
-        .read_buffer_size(2048)
-        .write_buffer_size(8192);
-    let mut ws = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await?;
+    let head = read_head(&mut stream).await?;
+    let key = head
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.trim().eq_ignore_ascii_case("sec-websocket-key"))
+        })
+        .map(|(_, v)| v.trim().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("no Sec-WebSocket-Key"))?;
+    let accept = derive_accept_key(key.as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    stream.write_all(response.as_bytes()).await?;
+    let (mut reader, mut writer) = stream.into_split();
+    // Reading notices the peer leaving (its frames are not needed).
+    let mut closed = tokio::spawn(async move {
+        let mut sink = [0u8; 512];
+        while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
+    });
     let mut frames = Vec::new();
+    let mut buf = Vec::new();
     loop {
         tokio::select! {
             frame = rx.recv() => {
                 let Some(first) = frame else { return Ok(()) };
                 batch(first, &mut rx, &mut frames);
+                buf.clear();
                 for frame in &frames {
-                    ws.feed(Message::Text(frame.ws.clone())).await?;
+                    buf.extend_from_slice(&frame.ws);
                 }
-                ws.flush().await?;
+                writer.write_all(&buf).await?;
             }
-            // Reading answers pings and notices the peer leaving.
-            message = ws.next() => if !matches!(message, Some(Ok(_))) { return Ok(()) },
+            _ = &mut closed => return Ok(()),
         }
     }
+}
+
+async fn read_head(stream: &mut TcpStream) -> anyhow::Result<String> {
+    let mut head = [0u8; 2048];
+    let mut read = 0;
+    while !head[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+        anyhow::ensure!(read < head.len(), "request head too large");
+        let n = stream.read(&mut head[read..]).await?;
+        anyhow::ensure!(n > 0, "closed before the request");
+        read += n;
+    }
+    Ok(String::from_utf8_lossy(&head[..read]).into_owned())
 }
 
 async fn serve_sse(
@@ -152,4 +203,19 @@ async fn serve_sse(
         stream.write_all(&buf).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_carry_the_right_length_header() {
+        assert_eq!(&ws_text_frame(b"hi")[..], b"\x81\x02hi");
+        let mid = ws_text_frame(&[b'x'; 300]);
+        assert_eq!(&mid[..4], &[0x81, 126, 1, 44]);
+        let big = ws_text_frame(&vec![b'x'; 70_000]);
+        assert_eq!(&big[..2], &[0x81, 127]);
+        assert_eq!(u64::from_be_bytes(big[2..10].try_into().unwrap()), 70_000);
+    }
 }
