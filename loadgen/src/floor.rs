@@ -181,14 +181,7 @@ async fn serve_sse(
     mut stream: TcpStream,
     mut rx: mpsc::UnboundedReceiver<Arc<Frames>>,
 ) -> anyhow::Result<()> {
-    let mut head = [0u8; 2048];
-    let mut read = 0;
-    while !head[..read].windows(4).any(|w| w == b"\r\n\r\n") {
-        anyhow::ensure!(read < head.len(), "request head too large");
-        let n = stream.read(&mut head[read..]).await?;
-        anyhow::ensure!(n > 0, "closed before the request");
-        read += n;
-    }
+    read_head(&mut stream).await?;
     stream
         .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n")
         .await?;
