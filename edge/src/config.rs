@@ -77,7 +77,7 @@ pub struct EdgeSettings {
     /// SSE keep-alive comment after this long without an event.
     #[arg(long, env = "ADIC_EDGE_SSE_HEARTBEAT", default_value = "15s", value_parser = humantime::parse_duration)]
     pub sse_heartbeat: Duration,
-    /// WebSocket ping interval; a peer silent for two intervals is closed. Keep under 30 s:
+    /// WebSocket ping interval; a peer that leaves a ping unanswered for an interval is closed. Keep under 30 s:
     /// common proxies close idle connections at 60 s.
     #[arg(long, env = "ADIC_EDGE_WS_PING", default_value = "20s", value_parser = humantime::parse_duration)]
     pub ws_ping: Duration,
