@@ -214,5 +214,62 @@ fn bench_fanout(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(hot_paths, bench_encode, bench_filter, bench_fanout);
+/// What the feed does per event, with traces off (no `OTEL_*` endpoint): the trace hook, encode,
+/// fan-out to 100 subscribers, and the delivery-side trace check for each. `untraced` has no
+/// `traceparent`; `traceparent` carries one, as every event from a traced publisher does. With
+/// traces off the two must cost the same: the hook is one atomic load.
+fn bench_trace_off(c: &mut Criterion) {
+    assert!(!adic_publisher::telemetry::enabled());
+    let source = input("message.new", Kind::MessageAdded, &sample("MessageAdded"));
+    let mut traced = source.event.clone();
+    traced.traceparent =
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned());
+    let count = 100;
+    let (hub, registrations) = hub_with(count, 1, encode(&source.event).key);
+    let mut group = c.benchmark_group("trace_off");
+    group.throughput(Throughput::Elements(1));
+    for (label, event) in [("untraced", &source.event), ("traceparent", &traced)] {
+        group.bench_function(label, |b| {
+            b.iter_custom(|iters| {
+                let mut taken = Vec::with_capacity(DRAIN_EVERY as usize);
+                let mut measured = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let chunk = left.min(DRAIN_EVERY);
+                    let start = Instant::now();
+                    for _ in 0..chunk {
+                        let receiving = adic_edge::trace::receiving(
+                            event.traceparent.as_deref(),
+                            &event.subject,
+                        );
+                        let encoded = Arc::new(encode(black_box(event)));
+                        black_box(hub.publish(&encoded));
+                        black_box(receiving.is_some());
+                    }
+                    measured += start.elapsed();
+                    left -= chunk;
+                    for registration in &registrations {
+                        registration.subscriber().queue.take(&mut taken);
+                        let start = Instant::now();
+                        for event in &taken {
+                            black_box(event.trace.is_some());
+                        }
+                        measured += start.elapsed();
+                        taken.clear();
+                    }
+                }
+                measured
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    hot_paths,
+    bench_encode,
+    bench_filter,
+    bench_fanout,
+    bench_trace_off
+);
 criterion_main!(hot_paths);

@@ -48,6 +48,7 @@ impl App {
             .broker
             .live(LiveStart::Recent(edge.settings.ring_events as u64));
         tokio::spawn(feed::run(Arc::clone(&edge), live));
+        tokio::spawn(sample_stream(Arc::downgrade(&edge)));
         Ok(App {
             listener,
             edge,
@@ -124,6 +125,23 @@ async fn drain(edge: &Edge) {
     let deadline = start + grace;
     while edge.connections.open() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Samples the stream's last sequence every 5 s, for the consumer-lag gauge.
+async fn sample_stream(edge: std::sync::Weak<Edge>) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(edge) = edge.upgrade() else { return };
+        if let Ok(identity) = edge.broker.identity().await {
+            if identity.epoch == edge.feed.epoch() {
+                edge.metrics
+                    .stream_last_sequence
+                    .set(i64::try_from(identity.last_seq).unwrap_or(i64::MAX));
+            }
+        }
     }
 }
 

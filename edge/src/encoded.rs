@@ -11,6 +11,7 @@ use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 
 use crate::broker::StreamEvent;
+use crate::trace::EventTrace;
 
 /// One event, ready to write to any client.
 #[derive(Debug)]
@@ -32,6 +33,8 @@ pub struct EncodedEvent {
     pub stored_at: Option<SystemTime>,
     /// When this edge received it.
     pub received_at: Instant,
+    /// The fan-out span its deliveries belong to, when the event is traced.
+    pub trace: Option<EventTrace>,
 }
 
 impl EncodedEvent {
@@ -50,6 +53,7 @@ impl EncodedEvent {
             traceparent: event.traceparent.as_deref().map(Box::from),
             stored_at: event.stored_at,
             received_at: Instant::now(),
+            trace: None,
         }
     }
 

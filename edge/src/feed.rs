@@ -10,6 +10,7 @@ use crate::broker::{LiveItem, StreamIdentity};
 use crate::encoded::EncodedEvent;
 use crate::queue::CloseReason;
 use crate::state::Edge;
+use crate::trace;
 
 /// Runs until the broker's channel closes.
 pub async fn run(edge: Arc<Edge>, mut live: mpsc::Receiver<LiveItem>) {
@@ -44,17 +45,31 @@ pub async fn run(edge: Arc<Edge>, mut live: mpsc::Receiver<LiveItem>) {
             }
             LiveItem::Event(event) => {
                 let seq = event.seq;
+                let receiving = trace::receiving(event.traceparent.as_deref(), &event.subject);
                 match ValidEvent::parse(&prefix, &event.subject, &event.payload) {
                     Ok(valid) => {
-                        let encoded = Arc::new(EncodedEvent::new(epoch, &event, valid));
+                        let mut encoded = EncodedEvent::new(epoch, &event, valid);
+                        let fanning = receiving.as_ref().map(|r| {
+                            let (fanning, trace) = r.fan_out();
+                            encoded.trace = Some(trace);
+                            fanning
+                        });
+                        let encoded = Arc::new(encoded);
                         edge.ring.push(Arc::clone(&encoded));
                         edge.snapshots.offer(&encoded);
                         let fanout = edge.hub.publish(&encoded);
                         let m = &edge.metrics;
                         m.events_emitted.inc();
                         m.conflated.inc_by(fanout.conflated as u64);
+                        if let (Some(fanning), Some(receiving)) = (fanning, receiving) {
+                            fanning.done(&encoded, fanout.recipients, fanout.conflated);
+                            receiving.done(&encoded);
+                        }
                     }
                     Err(error) => {
+                        if let Some(receiving) = receiving {
+                            receiving.failed(&error.to_string());
+                        }
                         edge.ring.skip(seq);
                         edge.metrics
                             .events_dropped

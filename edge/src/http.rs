@@ -84,9 +84,7 @@ async fn readyz(State(edge): State<Arc<Edge>>) -> Response {
 }
 
 async fn metrics(State(edge): State<Arc<Edge>>) -> Response {
-    edge.metrics
-        .nats_connected
-        .set(i64::from(edge.broker.is_connected()));
+    edge.refresh_metrics();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         edge.metrics.render(),

@@ -7,7 +7,8 @@
 //! Layout, following the data: [`broker`] (the seam to NATS) → [`feed`] (validate and encode
 //! once) → [`hub`] (fan-out into each client's bounded [`queue`]) → [`session`] (the per-client
 //! loop) → [`transport`] (WebSocket and SSE adapters). Around them: [`config`], [`app`] (startup,
-//! drain), [`http`] (routes, health, metrics), [`metrics`], [`limits`], [`state`].
+//! drain), [`http`] (routes, health, metrics), [`metrics`], [`trace`] (the edge's spans of an
+//! event's trace), [`limits`], [`state`].
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -42,6 +43,7 @@ pub mod ring;
 pub mod session;
 pub mod snapshots;
 pub mod state;
+pub mod trace;
 pub mod transport;
 
 pub use app::App;

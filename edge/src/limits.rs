@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use prometheus::IntGauge;
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
 
 /// Which transport a connection uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct Connections {
     max: usize,
     websocket: IntGauge,
     sse: IntGauge,
+    opened_websocket: IntCounter,
+    opened_sse: IntCounter,
 }
 
 /// One open connection; released on drop.
@@ -36,12 +38,21 @@ pub struct ConnectionGuard {
 }
 
 impl Connections {
-    pub fn new(max: usize, websocket: IntGauge, sse: IntGauge) -> Connections {
+    /// `websocket` and `sse` count open connections; `opened` counts accepted ones by
+    /// transport label.
+    pub fn new(
+        max: usize,
+        websocket: IntGauge,
+        sse: IntGauge,
+        opened: IntCounterVec,
+    ) -> Connections {
         Connections {
             open: AtomicUsize::new(0),
             max,
             websocket,
             sse,
+            opened_websocket: opened.with_label_values(&[Transport::WebSocket.label()]),
+            opened_sse: opened.with_label_values(&[Transport::Sse.label()]),
         }
     }
 
@@ -53,6 +64,10 @@ impl Connections {
             })
             .ok()?;
         self.gauge(transport).inc();
+        match transport {
+            Transport::WebSocket => self.opened_websocket.inc(),
+            Transport::Sse => self.opened_sse.inc(),
+        }
         Some(ConnectionGuard {
             connections: Arc::clone(self),
             transport,
@@ -90,12 +105,16 @@ mod tests {
     fn cap_is_enforced_and_released() {
         let ws = IntGauge::new("ws", "ws").unwrap();
         let sse = IntGauge::new("sse", "sse").unwrap();
-        let c = Arc::new(Connections::new(2, ws.clone(), sse.clone()));
+        let opened =
+            IntCounterVec::new(prometheus::Opts::new("opened", "opened"), &["transport"]).unwrap();
+        let c = Arc::new(Connections::new(2, ws.clone(), sse.clone(), opened.clone()));
         let a = c.try_acquire(Transport::WebSocket).unwrap();
         let _b = c.try_acquire(Transport::Sse).unwrap();
         assert!(c.try_acquire(Transport::Sse).is_none());
         assert_eq!((ws.get(), sse.get(), c.open()), (1, 1, 2));
         drop(a);
         assert!(c.try_acquire(Transport::WebSocket).is_some());
+        assert_eq!(opened.with_label_values(&["websocket"]).get(), 2);
+        assert_eq!(opened.with_label_values(&["sse"]).get(), 1);
     }
 }

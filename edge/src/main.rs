@@ -1,16 +1,18 @@
 use adic_edge::cli;
 use adic_edge::config::Cli;
+use adic_publisher::telemetry;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    cli::run(Cli::parse(), shutdown_signal()).await
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Before the runtime: the trace exporter runs on a thread of its own.
+    let telemetry = telemetry::init("adic-edge")?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let result = runtime.block_on(cli::run(cli, shutdown_signal()));
+    drop(runtime);
+    // Flushes the spans still buffered.
+    drop(telemetry);
+    result
 }
 
 /// SIGTERM (Kubernetes, docker) or Ctrl-C.

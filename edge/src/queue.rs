@@ -161,10 +161,15 @@ impl ClientQueue {
 
     /// Moves everything queued into `out`; returns the close reason once one is set.
     pub fn take(&self, out: &mut Vec<Arc<EncodedEvent>>) -> Option<CloseReason> {
+        self.take_counted(out).0
+    }
+
+    /// [`ClientQueue::take`], also returning the bytes that were queued.
+    pub fn take_counted(&self, out: &mut Vec<Arc<EncodedEvent>>) -> (Option<CloseReason>, usize) {
         let mut state = self.lock();
         out.extend(state.items.drain(..));
-        state.bytes = 0;
-        state.close
+        let bytes = std::mem::take(&mut state.bytes);
+        (state.close, bytes)
     }
 
     /// Resolves when something was pushed or a close was asked since the last call.

@@ -95,6 +95,15 @@ impl Ring {
     }
 
     /// `(start, last)`: the covered range is `start..=last`.
+    /// Events held.
+    pub fn len(&self) -> usize {
+        self.read().events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn bounds(&self) -> (u64, u64) {
         let inner = self.read();
         (inner.start, inner.last)

@@ -20,6 +20,8 @@ use adic_protocol::{Cursor, Epoch, Subscription};
 
 use crate::encoded::EncodedEvent;
 use crate::hub::Registration;
+use crate::limits::Transport;
+use crate::metrics::TransportMetrics;
 use crate::queue::CloseReason;
 use crate::resume::{Notice, Plan};
 use crate::state::Edge;
@@ -51,6 +53,10 @@ pub struct Session {
     batch: Vec<Arc<EncodedEvent>>,
     /// The position the current batch accounts for once written.
     batch_covers: u64,
+    /// Whether the batch came from the live queue (not a catch-up read).
+    batch_live: bool,
+    metrics: TransportMetrics,
+    transport: Transport,
     notices: VecDeque<Notice>,
     /// While catching up: the next sequence to read.
     catch_up: Option<u64>,
@@ -70,13 +76,21 @@ impl Session {
     /// snapshot kind the filter takes is sent first.
     pub fn start(
         edge: Arc<Edge>,
+        transport: Transport,
         subscription: Subscription,
         plan: Plan,
         snapshot: bool,
     ) -> Session {
         let ticker = edge.ticker.clone();
         let epoch = plan.epoch;
+        let metrics = match transport {
+            Transport::WebSocket => edge.metrics.websocket.clone(),
+            Transport::Sse => edge.metrics.sse.clone(),
+        };
         let mut session = Session {
+            batch_live: false,
+            metrics,
+            transport,
             edge,
             subscription,
             registration: None,
@@ -211,7 +225,10 @@ impl Session {
     fn take_live(&mut self) -> Option<Output> {
         let subscriber = self.registration.as_ref()?.subscriber();
         self.batch.clear();
-        let close = subscriber.queue.take(&mut self.batch);
+        let (close, queued) = subscriber.queue.take_counted(&mut self.batch);
+        if queued > 0 {
+            self.edge.metrics.queue_bytes.observe(queued as f64);
+        }
         let mask = subscriber.mask();
         let position = self.position;
         let epoch = self.epoch;
@@ -220,6 +237,7 @@ impl Session {
             .retain(|e| e.seq() > position && mask.contains(e.key) && e.cursor.epoch == epoch);
         if let Some(last) = self.batch.last() {
             self.batch_covers = last.seq();
+            self.batch_live = true;
             return Some(Output::Events);
         }
         close.map(Output::Close)
@@ -292,6 +310,7 @@ impl Session {
         );
         if !self.batch.is_empty() {
             self.batch_covers = chunk.covered;
+            self.batch_live = false;
             return Some(Output::Events);
         }
         if chunk.covered < next && !caught_up {
@@ -306,14 +325,35 @@ impl Session {
         &self.batch
     }
 
-    /// Records that the batch was written; returns how many events it held.
+    /// Records that the batch was written: the client's position, the delivery metrics and,
+    /// for traced events, the delivery span. Returns how many events the batch held.
     pub fn delivered(&mut self) -> usize {
-        if let Some(last) = self.batch.last() {
-            self.cursor = Some(last.cursor);
-        }
+        let Some(last) = self.batch.last() else {
+            return 0;
+        };
+        self.cursor = Some(last.cursor);
         self.position = self.position.max(self.batch_covers);
         self.last_write = Instant::now();
         let n = self.batch.len();
+        let bytes: usize = match self.transport {
+            Transport::WebSocket => self.batch.iter().map(|e| e.ws.len()).sum(),
+            Transport::Sse => self.batch.iter().map(|e| e.sse.len()).sum(),
+        };
+        self.metrics.delivered(n, bytes);
+        if self.batch_live {
+            let now = std::time::SystemTime::now();
+            for event in &self.batch {
+                if let Some(stored) = event.stored_at {
+                    let latency = now.duration_since(stored).unwrap_or_default();
+                    self.metrics.latency.observe(latency.as_secs_f64());
+                }
+            }
+        }
+        for event in &self.batch {
+            if let Some(trace) = &event.trace {
+                trace.delivered(self.transport.label(), event);
+            }
+        }
         self.batch.clear();
         n
     }

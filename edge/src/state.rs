@@ -155,6 +155,7 @@ impl Edge {
             max_connections,
             metrics.websocket_connections.clone(),
             metrics.sse_connections.clone(),
+            metrics.connections_opened.clone(),
         ));
         Edge {
             ring: Ring::new(settings.ring_events, settings.ring_bytes),
@@ -184,6 +185,27 @@ impl Edge {
         } else {
             Ok(())
         }
+    }
+
+    /// Brings the gauges that are read rather than counted up to date (before a scrape).
+    pub fn refresh_metrics(&self) {
+        let m = &self.metrics;
+        m.nats_connected.set(i64::from(self.broker.is_connected()));
+        m.nats_reconnects
+            .inc_by(self.broker.reconnects().saturating_sub(m.nats_reconnects.get()));
+        m.connections
+            .with_label_values(&["websocket"])
+            .set(m.websocket_connections.get());
+        m.connections
+            .with_label_values(&["sse"])
+            .set(m.sse_connections.get());
+        m.ready.set(i64::from(self.readiness().is_ok()));
+        m.draining.set(i64::from(self.is_draining()));
+        m.ring_events
+            .set(i64::try_from(self.ring.len()).unwrap_or(i64::MAX));
+        let last = m.stream_last_sequence.get();
+        let published = i64::try_from(self.feed.published_seq()).unwrap_or(i64::MAX);
+        m.consumer_lag.set((last - published).max(0));
     }
 
     pub fn is_draining(&self) -> bool {

@@ -39,6 +39,9 @@ pub struct Target {
     /// Events buffered while NATS is away; past this, events are dropped and counted.
     #[arg(long, env = "ADIC_PUBLISHER_BUFFER", default_value_t = 100_000)]
     pub buffer: usize,
+    /// Serve Prometheus metrics on this address (`GET /metrics`), e.g. 0.0.0.0:9464.
+    #[arg(long, env = "ADIC_PUBLISHER_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,9 +72,16 @@ impl Target {
             buffer: self.buffer,
             msg_id_prefix: None,
         };
-        Publisher::connect(&self.nats, config)
+        let publisher = Publisher::connect(&self.nats, config)
             .await
-            .context("connecting to NATS")
+            .context("connecting to NATS")?;
+        if let Some(addr) = self.metrics_listen {
+            let bound = crate::metrics::serve(publisher.clone(), addr)
+                .await
+                .with_context(|| format!("serving metrics on {addr}"))?;
+            tracing::info!(%bound, "metrics on /metrics");
+        }
+        Ok(publisher)
     }
 }
 

@@ -6,8 +6,9 @@
 //! `traceparent`, in order, buffering (bounded) while NATS is away.
 //!
 //! Layout: [`connect`] (NATS options), [`stream`] (the one stream), [`publisher`] (the handle and
-//! its task), [`trace`] (trace context headers), [`simulate`] (a synthetic node for demos and
-//! tests), [`cli`] (the `adic-publisher` commands).
+//! its task), [`trace`] (trace context headers), [`telemetry`] (logs and OTLP trace export),
+//! [`metrics`] (Prometheus), [`simulate`] (a synthetic node for demos and tests), [`cli`] (the
+//! `adic-publisher` commands).
 //!
 //! ```no_run
 //! use adic_protocol::event::{Event, MessageAdded};
@@ -27,9 +28,11 @@
 
 pub mod cli;
 pub mod connect;
+pub mod metrics;
 pub mod publisher;
 pub mod simulate;
 pub mod stream;
+pub mod telemetry;
 pub mod trace;
 
 pub use connect::{ConnectError, NatsArgs};

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use adic_protocol::{Event, Kind};
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
@@ -20,7 +20,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::connect::{ConnectError, NatsArgs};
 use crate::stream::StreamSettings;
-use crate::trace::{current_traceparent, TRACEPARENT};
+use crate::trace::{parse_traceparent, traceparent_of, TRACEPARENT};
+use opentelemetry::trace::TraceContextExt as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// Settings of a [`Publisher`].
 #[derive(Clone, Debug)]
@@ -90,9 +92,11 @@ struct Outgoing {
     payload: Bytes,
     headers: HeaderMap,
     msg_id: String,
+    /// The event's `adic.publish` span (disabled when nothing traces): ends at the ack.
+    span: tracing::Span,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     counters: Counters,
     /// Number of events finished (acked or dropped for good), for `flush`.
     finished: watch::Sender<u64>,
@@ -100,6 +104,9 @@ struct Shared {
     next_id: AtomicU64,
     prefix: String,
     capacity: usize,
+    /// Seconds from sending an event to its JetStream ack.
+    pub(crate) ack_latency: prometheus::Histogram,
+    pub(crate) client: async_nats::Client,
 }
 
 /// A cheap, cloneable handle to the publishing task.
@@ -126,6 +133,16 @@ impl Publisher {
             .msg_id_prefix
             .clone()
             .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
+        let ack_latency = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new(
+                "adic_publisher_ack_latency_seconds",
+                "Seconds from sending an event to its JetStream ack",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+        )
+        .expect("valid histogram");
         let shared = Arc::new(Shared {
             counters: Counters::default(),
             finished: watch::channel(0).0,
@@ -133,6 +150,8 @@ impl Publisher {
             next_id: AtomicU64::new(1),
             prefix: config.stream.prefix.clone(),
             capacity: config.buffer.max(1),
+            ack_latency,
+            client: client.clone(),
         });
         let js = jetstream::new(client);
         tokio::spawn(drain(js, config.stream, rx, Arc::clone(&shared)));
@@ -153,9 +172,24 @@ impl Publisher {
     /// Queues a payload on an explicit subject (for kinds this build does not know).
     /// The current span's trace context goes along as `traceparent`.
     pub fn publish_on(&self, subject: String, payload: Bytes) -> Result<(), PublishError> {
-        let n = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let msg_id = format!("{}-{n}", self.shared.msg_id_prefix);
+        let msg_id = self.next_msg_id();
         self.publish_with_id(subject, payload, msg_id)
+    }
+
+    /// Queues a typed event as part of the trace `traceparent` names (a node that carries its
+    /// trace context as a W3C header rather than a tracing span). A malformed value is ignored:
+    /// the event is published, as a trace of its own when tracing is on.
+    pub fn publish_with_parent(&self, event: &Event, traceparent: &str) -> Result<(), PublishError> {
+        let json = serde_json::to_vec(event).map_err(|e| PublishError::Json(e.to_string()))?;
+        let subject = event.kind().subject(&self.shared.prefix);
+        let msg_id = self.next_msg_id();
+        let span = publish_span(&subject, &msg_id, parse_traceparent(traceparent));
+        self.enqueue(subject, Bytes::from(json), msg_id, span)
+    }
+
+    fn next_msg_id(&self) -> String {
+        let n = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n}", self.shared.msg_id_prefix)
     }
 
     /// Queues a payload with a caller-chosen `Nats-Msg-Id`. A node that numbers its events can
@@ -167,8 +201,19 @@ impl Publisher {
         payload: Bytes,
         msg_id: String,
     ) -> Result<(), PublishError> {
+        let span = publish_span(&subject, &msg_id, None);
+        self.enqueue(subject, payload, msg_id, span)
+    }
+
+    fn enqueue(
+        &self,
+        subject: String,
+        payload: Bytes,
+        msg_id: String,
+        span: tracing::Span,
+    ) -> Result<(), PublishError> {
         let mut headers = HeaderMap::new();
-        if let Some(traceparent) = current_traceparent() {
+        if let Some(traceparent) = traceparent_of(&span) {
             headers.insert(TRACEPARENT, traceparent.as_str());
         }
         let outgoing = Outgoing {
@@ -176,6 +221,7 @@ impl Publisher {
             payload,
             headers,
             msg_id,
+            span,
         };
         match self.tx.try_send(outgoing) {
             Ok(()) => {
@@ -202,6 +248,10 @@ impl Publisher {
         let mut finished = self.shared.finished.subscribe();
         // The sender lives in `shared`, so the channel cannot close while we hold `self`.
         let _ = finished.wait_for(|done| *done >= target).await;
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     /// A snapshot of the counters.
@@ -243,6 +293,7 @@ async fn drain(
                     }
                 }
             }
+            let sent = Instant::now();
             let publish = PublishMessage::build()
                 .payload(out.payload.clone())
                 .headers(out.headers.clone())
@@ -253,6 +304,9 @@ async fn drain(
             };
             match result {
                 Ok(ack) => {
+                    shared.ack_latency.observe(sent.elapsed().as_secs_f64());
+                    out.span.record("adic.sequence", ack.sequence);
+                    out.span.record("adic.duplicate", ack.duplicate);
                     counters.acked.fetch_add(1, Ordering::Relaxed);
                     if ack.duplicate {
                         counters.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -279,6 +333,36 @@ async fn drain(
         }
         shared.finished.send_modify(|n| *n += 1);
     }
+}
+
+/// The span of one published event, from `publish` to its ack: a child of `parent` when given,
+/// else of the current span. Made only when this process exports traces or the caller is in a
+/// traced span; otherwise a disabled span that costs nothing.
+fn publish_span(subject: &str, msg_id: &str, parent: Option<opentelemetry::trace::SpanContext>) -> tracing::Span {
+    let traced_caller = || {
+        tracing::Span::current()
+            .context()
+            .span()
+            .span_context()
+            .is_valid()
+    };
+    if parent.is_none() && !crate::telemetry::enabled() && !traced_caller() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        target: "adic_publisher",
+        "adic.publish",
+        otel.kind = "producer",
+        messaging.system = "nats",
+        messaging.destination.name = %subject,
+        messaging.message.id = %msg_id,
+        adic.sequence = tracing::field::Empty,
+        adic.duplicate = tracing::field::Empty,
+    );
+    if let Some(parent) = parent {
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent));
+    }
+    span
 }
 
 /// 50 ms doubling to 2 s.

@@ -12,6 +12,7 @@ pub mod clients;
 pub mod dashboard_page;
 pub mod edge;
 pub mod nats;
+pub mod otlp;
 pub mod processes;
 pub mod stream;
 

@@ -14,6 +14,7 @@ use crate::wait_until;
 pub struct EdgeProcess {
     bin: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     port: u16,
     log: PathBuf,
     child: Option<Child>,
@@ -27,9 +28,21 @@ impl EdgeProcess {
         dir: &Path,
         name: &str,
     ) -> anyhow::Result<EdgeProcess> {
+        EdgeProcess::start_with_env(bin, args, Vec::new(), dir, name)
+    }
+
+    /// [`EdgeProcess::start`] with extra environment variables.
+    pub fn start_with_env(
+        bin: &Path,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        dir: &Path,
+        name: &str,
+    ) -> anyhow::Result<EdgeProcess> {
         let mut edge = EdgeProcess {
             bin: bin.to_owned(),
             args,
+            env,
             port: free_port(),
             log: dir.join(format!("{name}.log")),
             child: None,
@@ -47,6 +60,7 @@ impl EdgeProcess {
             .arg("serve")
             .args(&self.args)
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),

@@ -98,6 +98,11 @@ pub trait Broker: Send + Sync + 'static {
     /// Whether the connection to the event source is up.
     fn is_connected(&self) -> bool;
 
+    /// Times the connection to the event source was re-established.
+    fn reconnects(&self) -> u64 {
+        0
+    }
+
     /// Subject prefix of the stream.
     fn prefix(&self) -> &str;
 }

@@ -176,6 +176,14 @@ impl Broker for NatsBroker {
         self.client.connection_state() == State::Connected
     }
 
+    fn reconnects(&self) -> u64 {
+        self.client
+            .statistics()
+            .connects
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .saturating_sub(1)
+    }
+
     fn prefix(&self) -> &str {
         &self.settings.prefix
     }

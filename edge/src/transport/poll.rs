@@ -34,6 +34,7 @@ pub async fn handler(
     State(edge): State<Arc<Edge>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    edge.metrics.poll_requests.inc();
     match page(&edge, &query).await {
         Ok(page) => Json(page).into_response(),
         Err(error) => {
@@ -153,6 +154,13 @@ async fn page(edge: &Edge, query: &HashMap<String, String>) -> Result<Page, ApiE
             .is_err()
         {
             break;
+        }
+    }
+    let bytes: usize = events.iter().map(|e| e.json.len()).sum();
+    edge.metrics.polling.delivered(events.len(), bytes);
+    for event in &events {
+        if let Some(trace) = &event.trace {
+            trace.delivered("polling", event);
         }
     }
     let events = events

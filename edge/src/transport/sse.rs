@@ -91,6 +91,7 @@ pub async fn handler(
     };
     let session = Session::start(
         Arc::clone(&edge),
+        Transport::Sse,
         subscription,
         plan,
         snapshot && cursor.is_none(),
@@ -160,8 +161,7 @@ impl Stream {
                             buf.freeze()
                         }
                     };
-                    let n = self.session.delivered();
-                    edge.metrics.sse_messages_sent.inc_by(n as u64);
+                    self.session.delivered();
                     return chunk;
                 }
                 Output::Notice(notice) => {

@@ -72,7 +72,13 @@ pub async fn handler(
             // Boxed: only needed until the session starts.
             match Box::pin(start(&edge, &query)).await {
                 Ok((subscription, plan, snapshot, resumed)) => {
-                    let session = Session::start(Arc::clone(&edge), subscription, plan, snapshot);
+                    let session = Session::start(
+                        Arc::clone(&edge),
+                        Transport::WebSocket,
+                        subscription,
+                        plan,
+                        snapshot,
+                    );
                     serve(socket, session, guard, resumed).await;
                 }
                 Err((code, message)) => {
@@ -209,8 +215,7 @@ async fn serve(
                     if !matches!(written, Ok(Ok(()))) {
                         break;
                     }
-                    let n = session.delivered();
-                    edge.metrics.websocket_messages_sent.inc_by(n as u64);
+                    session.delivered();
                 }
                 Output::Notice(notice) => {
                     let message = match notice {

@@ -1,18 +1,17 @@
 use adic_publisher::cli::{self, Cli};
+use adic_publisher::telemetry;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    cli::run(cli, async {
+    // Before the runtime: the trace exporter runs on a thread of its own.
+    let telemetry = telemetry::init("adic-publisher")?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let result = runtime.block_on(cli::run(cli, async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    }));
+    drop(runtime);
+    // Flushes the spans still buffered.
+    drop(telemetry);
+    result
 }
