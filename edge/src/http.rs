@@ -94,6 +94,7 @@ async fn metrics(State(edge): State<Arc<Edge>>) -> Response {
 
 /// The old node's health report, with real figures instead of a hard-coded "healthy".
 async fn streaming_health(State(edge): State<Arc<Edge>>) -> Json<serde_json::Value> {
+    edge.refresh_metrics();
     let m = &edge.metrics;
     let readiness = edge.readiness();
     let status = match readiness {
@@ -116,10 +117,20 @@ async fn streaming_health(State(edge): State<Arc<Edge>>) -> Json<serde_json::Val
             "websocket_messages_sent": m.websocket_messages_sent.get(),
             "sse_messages_sent": m.sse_messages_sent.get(),
         },
-        "nats": { "connected": edge.broker.is_connected() },
+        "nats": {
+            "connected": edge.broker.is_connected(),
+            "reconnects": edge.broker.reconnects(),
+        },
         "stream": {
             "cursor": edge.feed.cursor().map(|c| c.to_string()),
             "consumer_running": edge.feed.is_running(),
+            "last_sequence": m.stream_last_sequence.get(),
+            "consumer_lag": m.consumer_lag.get(),
+        },
+        "deliveries": {
+            "websocket": m.websocket.deliveries.get(),
+            "sse": m.sse.deliveries.get(),
+            "polling": m.polling.deliveries.get(),
         },
         "connections": { "open": edge.connections.open(), "max": edge.connections.max() },
         "ring": { "first_seq": edge.ring.bounds().0, "last_seq": edge.ring.bounds().1 },

@@ -48,12 +48,29 @@ async fn readiness_follows_nats_going_away_and_coming_back() {
         200,
         "liveness does not depend on NATS"
     );
+    assert!(edge.metrics().await.contains("adic_edge_ready 0"));
     nats.restart().await.unwrap();
     wait_until(Duration::from_secs(20), || async {
         status(&edge.http("/readyz")).await == 200
     })
     .await
     .unwrap();
+    let health: Value = reqwest::get(edge.http("/v1/health/streaming"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["nats"]["connected"], true);
+    assert!(health["nats"]["reconnects"].as_u64() >= Some(1), "{health}");
+    let metrics = edge.metrics().await;
+    for line in [
+        "adic_edge_ready 1",
+        "adic_edge_nats_connected 1",
+        "adic_edge_nats_reconnects_total 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
 }
 
 #[tokio::test]
