@@ -222,8 +222,7 @@ fn bench_trace_off(c: &mut Criterion) {
     assert!(!adic_publisher::telemetry::enabled());
     let source = input("message.new", Kind::MessageAdded, &sample("MessageAdded"));
     let mut traced = source.event.clone();
-    traced.traceparent =
-        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned());
+    traced.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned());
     let count = 100;
     let (hub, registrations) = hub_with(count, 1, encode(&source.event).key);
     let mut group = c.benchmark_group("trace_off");

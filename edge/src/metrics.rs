@@ -127,22 +127,23 @@ impl Metrics {
         build.set(1);
         registry.register(Box::new(build)).expect("unique metric");
         let websocket_messages_sent = counter(
-                "adic_websocket_messages_sent_total",
-                "Events delivered over WebSocket",
-            );
-        let sse_messages_sent = counter("adic_sse_messages_sent_total", "Events delivered over SSE");
+            "adic_websocket_messages_sent_total",
+            "Events delivered over WebSocket",
+        );
+        let sse_messages_sent =
+            counter("adic_sse_messages_sent_total", "Events delivered over SSE");
         let deliveries = counter_vec(
-                "adic_edge_deliveries_total",
-                "Events written to clients, by transport",
-                &["transport"],
-            );
+            "adic_edge_deliveries_total",
+            "Events written to clients, by transport",
+            &["transport"],
+        );
         let delivered_bytes = counter_vec(
-                "adic_edge_delivered_bytes_total",
-                "Event bytes written to clients, by transport",
-                &["transport"],
-            );
+            "adic_edge_delivered_bytes_total",
+            "Event bytes written to clients, by transport",
+            &["transport"],
+        );
         let delivery_latency = {
-                let h = HistogramVec::new(
+            let h = HistogramVec::new(
                     HistogramOpts::new(
                         "adic_edge_delivery_latency_seconds",
                         "Seconds from the stream storing an event to its write to a client (live deliveries)",
@@ -154,11 +155,11 @@ impl Metrics {
                     &["transport"],
                 )
                 .expect("valid metric");
-                registry
-                    .register(Box::new(h.clone()))
-                    .expect("unique metric");
-                h
-            };
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
+            h
+        };
         let per = |label: &str, sent: Option<&IntCounter>| TransportMetrics {
             deliveries: deliveries.with_label_values(&[label]),
             bytes: delivered_bytes.with_label_values(&[label]),
@@ -237,7 +238,9 @@ impl Metrics {
                         "adic_edge_client_queue_bytes",
                         "A client's queued bytes each time it wakes to write",
                     )
-                    .buckets(prometheus::exponential_buckets(256.0, 4.0, 9).expect("valid buckets")),
+                    .buckets(
+                        prometheus::exponential_buckets(256.0, 4.0, 9).expect("valid buckets"),
+                    ),
                 )
                 .expect("valid metric");
                 registry
@@ -245,10 +248,7 @@ impl Metrics {
                     .expect("unique metric");
                 h
             },
-            poll_requests: counter(
-                "adic_edge_poll_requests_total",
-                "Polling requests answered",
-            ),
+            poll_requests: counter("adic_edge_poll_requests_total", "Polling requests answered"),
             stream_last_sequence: gauge(
                 "adic_edge_stream_last_sequence",
                 "The stream's last sequence, sampled every few seconds",

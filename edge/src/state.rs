@@ -191,8 +191,11 @@ impl Edge {
     pub fn refresh_metrics(&self) {
         let m = &self.metrics;
         m.nats_connected.set(i64::from(self.broker.is_connected()));
-        m.nats_reconnects
-            .inc_by(self.broker.reconnects().saturating_sub(m.nats_reconnects.get()));
+        m.nats_reconnects.inc_by(
+            self.broker
+                .reconnects()
+                .saturating_sub(m.nats_reconnects.get()),
+        );
         m.connections
             .with_label_values(&["websocket"])
             .set(m.websocket_connections.get());

@@ -32,7 +32,10 @@ fn an_events_trace_spans_publisher_and_edge() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let receiver = runtime.block_on(OtlpReceiver::start()).unwrap();
     let otel_env = vec![
-        ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), receiver.endpoint()),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+            receiver.endpoint(),
+        ),
         // Export every 100 ms instead of every 5 s.
         ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned()),
     ];
@@ -78,7 +81,10 @@ fn an_events_trace_spans_publisher_and_edge() {
         );
         // The node passes its span in as a W3C traceparent.
         publisher
-            .publish_with_parent(&node_started("traced"), &format!("00-{NODE_TRACE}-{NODE_SPAN}-01"))
+            .publish_with_parent(
+                &node_started("traced"),
+                &format!("00-{NODE_TRACE}-{NODE_SPAN}-01"),
+            )
             .unwrap();
         // A node span that its sampler dropped: nothing of it may be exported.
         publisher
@@ -104,7 +110,11 @@ fn an_events_trace_spans_publisher_and_edge() {
         wait_until(Duration::from_secs(20), || async {
             let spans = receiver.spans();
             spans.iter().filter(|s| s.name == "adic.publish").count() >= 2
-                && spans.iter().filter(|s| s.name == "adic.edge.deliver").count() >= 2
+                && spans
+                    .iter()
+                    .filter(|s| s.name == "adic.edge.deliver")
+                    .count()
+                    >= 2
         })
         .await
         .unwrap_or_else(|e| {
@@ -159,9 +169,18 @@ fn check_edge_spans(spans: &[ReceivedSpan], trace: &str, publish: &ReceivedSpan,
     for span in [receive, fanout, deliver] {
         assert_eq!(span.service, "adic-edge", "{span:#?}");
     }
-    assert_eq!(receive.parent_span_id, publish.span_id, "receive is a child of publish");
-    assert_eq!(fanout.parent_span_id, receive.span_id, "fanout is a child of receive");
-    assert_eq!(deliver.parent_span_id, fanout.span_id, "deliver is a child of fanout");
+    assert_eq!(
+        receive.parent_span_id, publish.span_id,
+        "receive is a child of publish"
+    );
+    assert_eq!(
+        fanout.parent_span_id, receive.span_id,
+        "fanout is a child of receive"
+    );
+    assert_eq!(
+        deliver.parent_span_id, fanout.span_id,
+        "deliver is a child of fanout"
+    );
     let expected: HashMap<&str, &str> = [
         ("adic.kind", "node.started"),
         ("adic.priority", "low"),

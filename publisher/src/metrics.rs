@@ -26,8 +26,11 @@ pub fn render(publisher: &Publisher) -> String {
         registry.register(Box::new(g)).expect("unique metric");
     };
     let build = IntGauge::with_opts(
-        Opts::new("adic_publisher_build_info", "Build of this publisher; always 1")
-            .const_label("version", env!("CARGO_PKG_VERSION")),
+        Opts::new(
+            "adic_publisher_build_info",
+            "Build of this publisher; always 1",
+        )
+        .const_label("version", env!("CARGO_PKG_VERSION")),
     )
     .expect("valid metric");
     build.set(1);

@@ -179,7 +179,11 @@ impl Publisher {
     /// Queues a typed event as part of the trace `traceparent` names (a node that carries its
     /// trace context as a W3C header rather than a tracing span). A malformed value is ignored:
     /// the event is published, as a trace of its own when tracing is on.
-    pub fn publish_with_parent(&self, event: &Event, traceparent: &str) -> Result<(), PublishError> {
+    pub fn publish_with_parent(
+        &self,
+        event: &Event,
+        traceparent: &str,
+    ) -> Result<(), PublishError> {
         let json = serde_json::to_vec(event).map_err(|e| PublishError::Json(e.to_string()))?;
         let subject = event.kind().subject(&self.shared.prefix);
         let msg_id = self.next_msg_id();
@@ -338,7 +342,11 @@ async fn drain(
 /// The span of one published event, from `publish` to its ack: a child of `parent` when given,
 /// else of the current span. Made only when this process exports traces or the caller is in a
 /// traced span; otherwise a disabled span that costs nothing.
-fn publish_span(subject: &str, msg_id: &str, parent: Option<opentelemetry::trace::SpanContext>) -> tracing::Span {
+fn publish_span(
+    subject: &str,
+    msg_id: &str,
+    parent: Option<opentelemetry::trace::SpanContext>,
+) -> tracing::Span {
     let traced_caller = || {
         tracing::Span::current()
             .context()

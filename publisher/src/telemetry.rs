@@ -90,7 +90,8 @@ pub fn trace_export(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Trac
             break;
         }
     }
-    let endpoint = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT"));
+    let endpoint =
+        set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT"));
     Ok(match endpoint {
         Some(_) => TraceExport::Otlp,
         None => TraceExport::Off,
@@ -100,9 +101,9 @@ pub fn trace_export(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Trac
 /// Installs logging to stderr (`RUST_LOG`, default `info`) and, when configured, the OTLP trace exporter.
 /// Call before starting the async runtime: the exporter runs on its own thread.
 pub fn init(service: &str) -> anyhow::Result<Telemetry> {
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-    );
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
     let provider = match trace_export(|name| std::env::var(name).ok())? {
         TraceExport::Off => None,
         TraceExport::Otlp => Some(provider(service)?),
@@ -132,10 +133,13 @@ pub fn init(service: &str) -> anyhow::Result<Telemetry> {
 fn provider(service: &str) -> anyhow::Result<SdkTracerProvider> {
     use opentelemetry_otlp::{Protocol, WithExportConfig};
     // The OTLP default is protobuf; the exporter crate would pick JSON when both are built in.
-    let json = ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
-        .is_some_and(|p| p.trim().eq_ignore_ascii_case("http/json"));
+    let json = [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ]
+    .iter()
+    .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    .is_some_and(|p| p.trim().eq_ignore_ascii_case("http/json"));
     let protocol = if json {
         Protocol::HttpJson
     } else {
@@ -178,7 +182,11 @@ mod tests {
         let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
         assert_eq!(decide(&[endpoint]).unwrap(), TraceExport::Otlp);
         assert_eq!(
-            decide(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/v1/traces")]).unwrap(),
+            decide(&[(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://c:4318/v1/traces"
+            )])
+            .unwrap(),
             TraceExport::Otlp
         );
         assert_eq!(

@@ -42,6 +42,20 @@ impl TestEdge {
         Ok(edge)
     }
 
+    /// Starts an edge listening on `listen` (e.g. the address of one that was shut down, so
+    /// clients that reconnect to the same URL by themselves find it again) and waits until it
+    /// is ready.
+    pub async fn start_on(
+        nats: &TestNats,
+        listen: std::net::SocketAddr,
+        mut settings: EdgeSettings,
+    ) -> anyhow::Result<TestEdge> {
+        settings.listen = listen;
+        let edge = TestEdge::serve(&nats.url(), stream_settings(nats), settings).await?;
+        edge.wait_ready().await?;
+        Ok(edge)
+    }
+
     /// Starts an edge without waiting for readiness.
     pub async fn spawn(
         url: &str,
@@ -49,6 +63,15 @@ impl TestEdge {
         mut settings: EdgeSettings,
     ) -> anyhow::Result<TestEdge> {
         settings.listen = "127.0.0.1:0".parse()?;
+        TestEdge::serve(url, stream, settings).await
+    }
+
+    /// Serves on `settings.listen` as given.
+    async fn serve(
+        url: &str,
+        stream: StreamSettings,
+        settings: EdgeSettings,
+    ) -> anyhow::Result<TestEdge> {
         let client = NatsArgs::url(url).connect("adic-edge-test").await?;
         let app = App::build(settings, Arc::new(NatsBroker::new(client, stream))).await?;
         let addr = app.local_addr();

@@ -1,7 +1,8 @@
 //! The test harness for end-to-end tests: real `nats-server` processes ([`nats`]), real edges
 //! ([`edge`]), and clients over real sockets ([`clients`]); edges as child processes behind
-//! haproxy ([`processes`]) and the failure-test world built from them ([`chaos`]); headless
-//! Chromium ([`browser`]) and the dashboard under test ([`dashboard_page`]).
+//! haproxy ([`processes`]), HTTP proxies and relays for client tests ([`proxies`]) and the failure-test world built from them ([`chaos`]); headless
+//! Chromium ([`browser`]) and the dashboard under test ([`dashboard_page`]); the client examples
+//! in `docs/examples/` as tests run them ([`examples`]).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -11,9 +12,11 @@ pub mod chaos;
 pub mod clients;
 pub mod dashboard_page;
 pub mod edge;
+pub mod examples;
 pub mod nats;
 pub mod otlp;
 pub mod processes;
+pub mod prometheus;
 pub mod stream;
 
 /// Polls `condition` until it holds or `within` has passed.
