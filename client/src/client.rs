@@ -1,4 +1,4 @@
-//! The builder, the reconnect loop and the item stream.
+//! The builder, the item and state types, and the reconnect loop.
 //!
 //! Transport order is WebSocket, then SSE, then polling. A transport that cannot be established
 //! twice in a row (on every URL) is given up for the next one; after five minutes on a lower
@@ -7,21 +7,26 @@
 //! the edge URLs. It always resumes from the cursor of the last event it delivered (progress
 //! markers included).
 //!
-//! Cursors of different stream instances (epochs) do not compare: after a Reset the client
+//! Cursors of different stream instances (epochs) do not compare: a cursor only orders events of
+//! its own epoch, so duplicates are dropped only within one epoch, and after a Reset the client
 //! follows the new instance from where the Reset says.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use adic_protocol::ws::{Gap, Reset};
 use adic_protocol::Cursor;
-use futures::Stream;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use url::Url;
 
 use crate::backoff::Backoff;
-use crate::session::{self, Ended, Query, Shared};
+use crate::error::Error;
+use crate::items::{CheckpointHook, Delivery, Items};
+use crate::proxy::Proxies;
+use crate::session::{self, Ended, HeaderHook, Net, Query, Shared};
+use crate::stats::StatsHandle;
+use crate::tls::{self, Roots};
 
 /// Items the stream yields.
 #[derive(Clone, Debug)]
@@ -78,23 +83,33 @@ impl std::fmt::Display for Transport {
 pub struct Client;
 
 impl Client {
-    /// A builder for edges at `urls` (`http://host:port`, several to rotate over).
+    /// A builder for edges at `urls` (`http://host:port` or `https://host:port`, several to
+    /// rotate over; `ws://` and `wss://` are read as `http://` and `https://`).
     pub fn builder<I, S>(urls: I) -> ClientBuilder
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         ClientBuilder {
-            urls: urls
-                .into_iter()
-                .map(|u| u.into().trim_end_matches('/').to_owned())
-                .collect(),
+            urls: urls.into_iter().map(Into::into).collect(),
             query: Query::default(),
             cursor: None,
             first: Transport::WebSocket,
             buffer: 1024,
+            roots: Roots::System,
+            root_pems: Vec::new(),
+            proxy: ProxySetting::Environment,
+            headers: None,
+            checkpoint: None,
         }
     }
+}
+
+/// Where the proxy settings come from.
+enum ProxySetting {
+    Environment,
+    None,
+    Explicit { proxy: String, no_proxy: String },
 }
 
 /// Settings of a subscription.
@@ -104,6 +119,11 @@ pub struct ClientBuilder {
     cursor: Option<Cursor>,
     first: Transport,
     buffer: usize,
+    roots: Roots,
+    root_pems: Vec<Vec<u8>>,
+    proxy: ProxySetting,
+    headers: Option<HeaderHook>,
+    checkpoint: Option<CheckpointHook>,
 }
 
 impl ClientBuilder {
@@ -153,24 +173,135 @@ impl ClientBuilder {
         self
     }
 
-    /// Starts the connection loop; the stream ends only when dropped.
-    pub fn subscribe(self) -> Items {
+    /// Also trust the CA certificate(s) in this PEM (a private CA, a self-signed edge), for
+    /// `https://` and `wss://` alike. May be called several times.
+    pub fn root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_pems.push(pem.into());
+        self
+    }
+
+    /// Which roots to trust besides the added ones: the system's store (default), Mozilla's
+    /// bundled list, or only the added certificates.
+    pub fn roots(mut self, roots: Roots) -> Self {
+        self.roots = roots;
+        self
+    }
+
+    /// Go through this HTTP proxy (`http://[user:pass@]host:port`) for every edge except those
+    /// matching `no_proxy` (the `NO_PROXY` syntax, e.g. `"localhost,.internal"`), instead of what
+    /// `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` say (the default).
+    pub fn proxy(mut self, proxy: impl Into<String>, no_proxy: impl Into<String>) -> Self {
+        self.proxy = ProxySetting::Explicit {
+            proxy: proxy.into(),
+            no_proxy: no_proxy.into(),
+        };
+        self
+    }
+
+    /// Connect directly, whatever the proxy environment variables say.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxySetting::None;
+        self
+    }
+
+    /// Headers to send on every connection (e.g. `Authorization`): `hook` is called at each
+    /// connection attempt, so a token it returns can be refreshed between reconnects. They go on
+    /// the WebSocket upgrade request, the SSE request and every polling request.
+    pub fn headers<F>(mut self, hook: F) -> Self
+    where
+        F: Fn() -> Vec<(String, String)> + Send + Sync + 'static,
+    {
+        self.headers = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called with a cursor once every item up to it has been processed: an item counts as
+    /// processed when the consumer asks for the next one or calls [`Items::commit`]. Store the
+    /// cursor, and start from it later with [`ClientBuilder::cursor`]. The hook runs on the
+    /// consumer's task while it polls, so keep it quick (hand slow writes to another task).
+    pub fn checkpoint<F>(mut self, hook: F) -> Self
+    where
+        F: FnMut(Cursor) + Send + 'static,
+    {
+        self.checkpoint = Some(Box::new(hook));
+        self
+    }
+
+    /// Checks the settings and starts the connection loop; the stream ends only when dropped.
+    /// Must be called inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// No URL, a URL that is not `http(s)://host[:port]`, a root certificate PEM without a
+    /// usable certificate, or a proxy setting (explicit or from the environment) that is not an
+    /// `http://` URL.
+    pub fn subscribe(self) -> Result<Items, Error> {
+        if self.urls.is_empty() {
+            return Err(Error::NoUrls);
+        }
+        let urls = self
+            .urls
+            .iter()
+            .map(|url| edge_url(url))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut extra = Vec::new();
+        for pem in &self.root_pems {
+            extra.extend(tls::parse_pem(pem)?);
+        }
+        let tls = tls::client_config(self.roots, &extra)?;
+        let proxies = match &self.proxy {
+            ProxySetting::Environment => Proxies::from_env()?,
+            ProxySetting::None => Proxies::none(),
+            ProxySetting::Explicit { proxy, no_proxy } => Proxies::explicit(proxy, no_proxy)?,
+        };
+        let net = Net {
+            tls,
+            proxies,
+            headers: self.headers,
+        };
+        let stats = StatsHandle::default();
         let (tx, rx) = mpsc::channel(self.buffer);
-        tokio::spawn(run(self, tx));
-        Items(rx)
+        let settings = Settings {
+            urls,
+            query: self.query,
+            cursor: self.cursor,
+            first: self.first,
+            net,
+            stats: stats.clone(),
+        };
+        tokio::spawn(run(settings, tx));
+        Ok(Items::new(rx, stats, self.checkpoint, self.cursor))
     }
 }
 
-/// The items of a subscription. Bounded: a consumer that does not poll holds the connection back
-/// (it never grows memory); dropping it ends the connection loop.
-pub struct Items(mpsc::Receiver<Item>);
-
-impl Stream for Items {
-    type Item = Item;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
-        self.0.poll_recv(cx)
+/// Checks an edge URL and returns it as `http(s)://host[:port][/prefix]` without a trailing `/`.
+fn edge_url(url: &str) -> Result<String, Error> {
+    let bad = |why: &str| Error::Url {
+        url: url.to_owned(),
+        why: why.to_owned(),
+    };
+    let parsed = Url::parse(url.trim()).map_err(|e| bad(&e.to_string()))?;
+    let scheme = match parsed.scheme() {
+        "http" | "ws" => "http",
+        "https" | "wss" => "https",
+        other => return Err(bad(&format!("the scheme {other} is not supported"))),
+    };
+    let host = parsed.host_str().ok_or_else(|| bad("no host"))?;
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad("a query or fragment does not belong in an edge URL"));
     }
+    let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let path = parsed.path().trim_end_matches('/');
+    Ok(format!("{scheme}://{host}{port}{path}"))
+}
+
+/// What the connection loop works with.
+struct Settings {
+    urls: Vec<String>,
+    query: Query,
+    cursor: Option<Cursor>,
+    first: Transport,
+    net: Net,
+    stats: StatsHandle,
 }
 
 /// Failures in a row after which a transport is given up for the next one.
@@ -178,22 +309,21 @@ const FAILURES_TO_FALL_BACK: u32 = 2;
 /// Time on a lower transport before probing the better one again.
 const PROBE_UP_AFTER: Duration = Duration::from_secs(300);
 
-async fn run(builder: ClientBuilder, out: mpsc::Sender<Item>) {
-    let ClientBuilder {
+async fn run(settings: Settings, out: mpsc::Sender<Delivery>) {
+    let Settings {
         urls,
         query,
         mut cursor,
         first,
-        ..
-    } = builder;
-    if urls.is_empty() {
-        return;
-    }
+        net,
+        stats,
+    } = settings;
     let mut transport = first;
     let mut fell_back_at: Option<Instant> = None;
     let mut failures = 0u32;
     let mut backoff = Backoff::default();
     let mut url_index = 0usize;
+    let url_count = u32::try_from(urls.len()).unwrap_or(u32::MAX);
     loop {
         if let Some(at) = fell_back_at {
             if transport != first && at.elapsed() >= PROBE_UP_AFTER {
@@ -206,6 +336,8 @@ async fn run(builder: ClientBuilder, out: mpsc::Sender<Item>) {
         let started = Instant::now();
         let ended = {
             let connected_out = out.clone();
+            let connected_stats = stats.clone();
+            let connected_url = url.clone();
             let connected = State::Connected {
                 transport,
                 url: url.clone(),
@@ -213,13 +345,28 @@ async fn run(builder: ClientBuilder, out: mpsc::Sender<Item>) {
             let mut shared = Shared {
                 cursor: &mut cursor,
                 out: &out,
+                stats: &stats,
             };
-            session::run(transport, &url, &query, &mut shared, move || {
+            session::run(transport, &url, &query, &net, &mut shared, move || {
+                {
+                    let mut s = connected_stats.lock();
+                    s.transport = Some(transport);
+                    s.url = Some(connected_url);
+                    if s.connections > 0 {
+                        s.reconnects += 1;
+                    }
+                    s.connections += 1;
+                }
                 // A status notice only: dropped when the consumer is that far behind.
-                let _ = connected_out.try_send(Item::State(connected));
+                let _ = connected_out.try_send(Delivery::Item(Item::State(connected)));
             })
             .await
         };
+        {
+            let mut s = stats.lock();
+            s.transport = None;
+            s.url = None;
+        }
         let reason = match ended {
             Ended::Stopped => return,
             Ended::Lost(reason) => {
@@ -228,15 +375,17 @@ async fn run(builder: ClientBuilder, out: mpsc::Sender<Item>) {
                 reason
             }
             Ended::Failed(reason) => {
+                stats.lock().failed_attempts += 1;
                 failures += 1;
                 url_index += 1;
-                if failures >= FAILURES_TO_FALL_BACK * urls.len() as u32 {
+                if failures >= FAILURES_TO_FALL_BACK.saturating_mul(url_count) {
                     if let Some(lower) = transport.next() {
+                        stats.lock().fallbacks += 1;
                         let fell = State::FellBack {
                             from: transport,
                             to: lower,
                         };
-                        if out.send(Item::State(fell)).await.is_err() {
+                        if out.send(Delivery::Item(Item::State(fell))).await.is_err() {
                             return;
                         }
                         transport = lower;
@@ -249,13 +398,43 @@ async fn run(builder: ClientBuilder, out: mpsc::Sender<Item>) {
             }
         };
         let after = backoff.next_delay();
-        if out
-            .send(Item::State(State::Reconnecting { after, reason }))
-            .await
-            .is_err()
-        {
+        tracing::debug!(%reason, ?after, "reconnecting");
+        let notice = Item::State(State::Reconnecting { after, reason });
+        if out.send(Delivery::Item(notice)).await.is_err() {
             return;
         }
         tokio::time::sleep(after).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edge_urls_are_checked_and_normalised() {
+        assert_eq!(edge_url("http://e:9121/").unwrap(), "http://e:9121");
+        assert_eq!(edge_url("wss://e/stream/").unwrap(), "https://e/stream");
+        for bad in ["e:9121", "ftp://e", "http://e/?x=1", "not a url"] {
+            let err = edge_url(bad).unwrap_err().to_string();
+            assert!(err.contains("expected http://host:port"), "{bad}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_settings_are_refused_before_connecting() {
+        let none: [&str; 0] = [];
+        assert!(matches!(
+            Client::builder(none).subscribe(),
+            Err(Error::NoUrls)
+        ));
+        let pem = Client::builder(["http://e"])
+            .root_certificate_pem("not pem")
+            .subscribe();
+        assert!(matches!(pem, Err(Error::RootCertificate(_))));
+        let proxy = Client::builder(["http://e"])
+            .proxy("socks5://p:1080", "")
+            .subscribe();
+        assert!(matches!(proxy, Err(Error::Proxy { .. })));
     }
 }

@@ -4,21 +4,80 @@
 //! delivered, or of the last progress marker. Events at or before the cursor (of the same stream
 //! instance) are duplicates after a resume and are dropped here.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use adic_protocol::ws::{Gap, Reset};
 use adic_protocol::Cursor;
 use futures::StreamExt;
+use http::header::{HeaderName, HeaderValue, ACCEPT};
+use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::Connector;
+use url::Url;
 
 use crate::client::{Item, Transport};
+use crate::http::Connection;
+use crate::items::Delivery;
+use crate::proxy::{self, Proxies};
+use crate::stats::StatsHandle;
 
 /// No data and no heartbeat for this long: the connection is half-open.
 pub const SILENCE: Duration = Duration::from_secs(45);
 /// How long a poll waits for new events.
 const POLL_WAIT: u64 = 20;
+/// Bound on establishing a connection (TCP, proxy tunnel, TLS, upgrade or response head).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Supplies the headers of each connection attempt.
+pub type HeaderHook = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
+
+/// How connections are made: TLS roots, proxies, extra headers.
+pub struct Net {
+    pub tls: Arc<rustls::ClientConfig>,
+    pub proxies: Proxies,
+    pub headers: Option<HeaderHook>,
+}
+
+type Headers = Vec<(HeaderName, HeaderValue)>;
+
+impl Net {
+    /// This attempt's headers from the hook, checked.
+    fn headers(&self) -> Result<Headers, String> {
+        let Some(hook) = &self.headers else {
+            return Ok(Vec::new());
+        };
+        hook()
+            .into_iter()
+            .map(|(name, value)| {
+                let header = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("header hook: {name:?} is not a valid header name"))?;
+                let value = HeaderValue::from_str(&value).map_err(|_| {
+                    format!("header hook: the value of {name} has control or non-ASCII characters")
+                })?;
+                Ok((header, value))
+            })
+            .collect()
+    }
+}
+
+/// An error with its causes, for reasons a person reads (a TLS failure is in the causes).
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = source.and_then(std::error::Error::source);
+    }
+    text
+}
 
 /// What a client asks for.
 #[derive(Clone, Debug, Default)]
@@ -42,12 +101,30 @@ pub enum Ended {
 /// The state a session reads and moves forward.
 pub struct Shared<'a> {
     pub cursor: &'a mut Option<Cursor>,
-    pub out: &'a mpsc::Sender<Item>,
+    pub out: &'a mpsc::Sender<Delivery>,
+    pub stats: &'a StatsHandle,
 }
 
 impl Shared<'_> {
-    /// Delivers an event unless it is at or before the cursor; false when the consumer is gone.
+    /// Delivers an event unless it is at or before the cursor (same epoch: cursors of different
+    /// epochs do not compare); false when the consumer is gone.
     async fn event(&mut self, id: Cursor, event: Value) -> bool {
+        if self
+            .cursor
+            .is_some_and(|c| c.epoch == id.epoch && id.seq <= c.seq)
+        {
+            self.stats.lock().duplicates_dropped += 1;
+            return true;
+        }
+        *self.cursor = Some(id);
+        self.out
+            .send(Delivery::Item(Item::Event { id, event }))
+            .await
+            .is_ok()
+    }
+
+    /// Moves the cursor past filtered-out events; false when the consumer is gone.
+    async fn progress(&mut self, id: Cursor) -> bool {
         if self
             .cursor
             .is_some_and(|c| c.epoch == id.epoch && id.seq <= c.seq)
@@ -55,23 +132,19 @@ impl Shared<'_> {
             return true;
         }
         *self.cursor = Some(id);
-        self.out.send(Item::Event { id, event }).await.is_ok()
-    }
-
-    fn progress(&mut self, id: Cursor) {
-        if self
-            .cursor
-            .is_none_or(|c| c.epoch != id.epoch || c.seq < id.seq)
-        {
-            *self.cursor = Some(id);
-        }
+        self.out.send(Delivery::Progress(id)).await.is_ok()
     }
 
     async fn item(&mut self, item: Item) -> bool {
-        if let Item::Reset(reset) = &item {
-            *self.cursor = Some(reset.current);
+        match &item {
+            Item::Reset(reset) => {
+                *self.cursor = Some(reset.current);
+                self.stats.lock().resets += 1;
+            }
+            Item::Gap(_) => self.stats.lock().gaps += 1,
+            _ => {}
         }
-        self.out.send(item).await.is_ok()
+        self.out.send(Delivery::Item(item)).await.is_ok()
     }
 }
 
@@ -101,41 +174,72 @@ pub async fn run(
     transport: Transport,
     base: &str,
     query: &Query,
+    net: &Net,
     shared: &mut Shared<'_>,
     connected: impl FnOnce(),
 ) -> Ended {
+    let headers = match net.headers() {
+        Ok(headers) => headers,
+        Err(why) => {
+            tracing::warn!(%why, "not connecting");
+            return Ended::Failed(why);
+        }
+    };
     match transport {
-        Transport::WebSocket => websocket(base, query, shared, connected).await,
-        Transport::Sse => sse(base, query, shared, connected).await,
-        Transport::Polling => polling(base, query, shared, connected).await,
+        Transport::WebSocket => websocket(base, query, net, headers, shared, connected).await,
+        Transport::Sse => sse(base, query, net, headers, shared, connected).await,
+        Transport::Polling => polling(base, query, net, headers, shared, connected).await,
+    }
+}
+
+/// Opens the WebSocket: TCP (through a `CONNECT` tunnel when a proxy applies), TLS for
+/// `https` edges, then the upgrade with the extra headers.
+async fn open_websocket(
+    base: &str,
+    url: &str,
+    net: &Net,
+    headers: Headers,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    String,
+> {
+    let target = Url::parse(base).map_err(|e| e.to_string())?;
+    let host = target.host_str().unwrap_or_default().to_owned();
+    let port = target.port_or_known_default().unwrap_or(80);
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    request.headers_mut().extend(headers);
+    let stream = proxy::connect(net.proxies.for_url(&target), &host, port, CONNECT_TIMEOUT).await?;
+    let connector = Connector::Rustls(Arc::clone(&net.tls));
+    let handshake =
+        tokio_tungstenite::client_async_tls_with_config(request, stream, None, Some(connector));
+    match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(e)) => Err(chain(&e)),
+        Err(_) => Err("WebSocket handshake timed out".into()),
     }
 }
 
 async fn websocket(
     base: &str,
     query: &Query,
+    net: &Net,
+    headers: Headers,
     shared: &mut Shared<'_>,
     connected: impl FnOnce(),
 ) -> Ended {
     let ws_base = base.replacen("http", "ws", 1);
     let resume = shared.cursor.map(|c| ("since", c));
     let url = format!("{ws_base}/v1/ws/events{}", query_string(query, resume));
-    let mut ws = match tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio_tungstenite::connect_async(url.as_str()),
-    )
-    .await
-    {
-        Ok(Ok((ws, _))) => ws,
-        Ok(Err(e)) => return Ended::Failed(e.to_string()),
-        Err(_) => return Ended::Failed("connect timed out".into()),
+    let mut ws = match open_websocket(base, &url, net, headers).await {
+        Ok(ws) => ws,
+        Err(why) => return Ended::Failed(why),
     };
     connected();
     loop {
         let message = match tokio::time::timeout(SILENCE, ws.next()).await {
             Err(_) => return Ended::Lost("no data and no ping within 45 s".into()),
             Ok(None) => return Ended::Lost("connection ended".into()),
-            Ok(Some(Err(e))) => return Ended::Lost(e.to_string()),
+            Ok(Some(Err(e))) => return Ended::Lost(chain(&e)),
             Ok(Some(Ok(message))) => message,
         };
         let text = match message {
@@ -157,12 +261,10 @@ async fn websocket(
                 None => true,
             },
             Some("Snapshot") => shared.item(Item::Snapshot(value["event"].clone())).await,
-            Some("Progress") => {
-                if let Some(id) = value["id"].as_str().and_then(|id| id.parse().ok()) {
-                    shared.progress(id);
-                }
-                true
-            }
+            Some("Progress") => match value["id"].as_str().and_then(|id| id.parse().ok()) {
+                Some(id) => shared.progress(id).await,
+                None => true,
+            },
             Some("Gap") => match serde_json::from_value::<Gap>(value) {
                 Ok(gap) => shared.item(Item::Gap(gap)).await,
                 Err(_) => true,
@@ -186,22 +288,33 @@ async fn websocket(
 async fn sse(
     base: &str,
     query: &Query,
+    net: &Net,
+    headers: Headers,
     shared: &mut Shared<'_>,
     connected: impl FnOnce(),
 ) -> Ended {
-    let url = format!("{base}/v1/sse/events{}", query_string(query, None));
-    let mut request = reqwest::Client::new().get(&url);
-    if let Some(cursor) = shared.cursor {
-        request = request.header("Last-Event-ID", cursor.to_string());
-    }
-    let response = match tokio::time::timeout(Duration::from_secs(10), request.send()).await {
-        Ok(Ok(r)) if r.status().is_success() => r,
-        Ok(Ok(r)) => return Ended::Failed(format!("status {}", r.status())),
-        Ok(Err(e)) => return Ended::Failed(e.to_string()),
-        Err(_) => return Ended::Failed("connect timed out".into()),
+    let path = format!("/v1/sse/events{}", query_string(query, None));
+    let mut connection = match Connection::open(base, &net.proxies, &net.tls, CONNECT_TIMEOUT).await
+    {
+        Ok(connection) => connection,
+        Err(why) => return Ended::Failed(why),
     };
+    let mut headers = headers;
+    headers.push((ACCEPT, HeaderValue::from_static("text/event-stream")));
+    if let Some(cursor) = shared.cursor {
+        if let Ok(value) = HeaderValue::from_str(&cursor.to_string()) {
+            headers.push((HeaderName::from_static("last-event-id"), value));
+        }
+    }
+    let response =
+        match tokio::time::timeout(CONNECT_TIMEOUT, connection.get(&path, &headers)).await {
+            Ok(Ok(r)) if r.status().is_success() => r,
+            Ok(Ok(r)) => return Ended::Failed(format!("status {}", r.status())),
+            Ok(Err(why)) => return Ended::Failed(why),
+            Err(_) => return Ended::Failed("no response within 10 s".into()),
+        };
     connected();
-    let mut body = response.bytes_stream();
+    let mut body = response.into_body();
     let mut buffer = String::new();
     loop {
         while let Some(end) = buffer.find("\n\n") {
@@ -210,11 +323,15 @@ async fn sse(
                 return Ended::Stopped;
             }
         }
-        match tokio::time::timeout(SILENCE, body.next()).await {
+        match tokio::time::timeout(SILENCE, body.frame()).await {
             Err(_) => return Ended::Lost("no data and no heartbeat within 45 s".into()),
             Ok(None) => return Ended::Lost("stream ended".into()),
-            Ok(Some(Err(e))) => return Ended::Lost(e.to_string()),
-            Ok(Some(Ok(chunk))) => buffer.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(Some(Err(e))) => return Ended::Lost(chain(&e)),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(chunk) = frame.into_data() {
+                    buffer.push_str(&String::from_utf8_lossy(&chunk));
+                }
+            }
         }
     }
 }
@@ -248,10 +365,7 @@ async fn sse_frame(frame: &str, shared: &mut Shared<'_>) -> bool {
         }
         (_, Some(id), Some(data)) => shared.event(id, data).await,
         (_, None, Some(data)) => shared.item(Item::Snapshot(data)).await,
-        (_, Some(id), None) => {
-            shared.progress(id);
-            true
-        }
+        (_, Some(id), None) => shared.progress(id).await,
         _ => true,
     }
 }
@@ -259,10 +373,16 @@ async fn sse_frame(frame: &str, shared: &mut Shared<'_>) -> bool {
 async fn polling(
     base: &str,
     query: &Query,
+    net: &Net,
+    headers: Headers,
     shared: &mut Shared<'_>,
     connected: impl FnOnce(),
 ) -> Ended {
-    let client = reqwest::Client::new();
+    let mut connection = match Connection::open(base, &net.proxies, &net.tls, CONNECT_TIMEOUT).await
+    {
+        Ok(connection) => connection,
+        Err(why) => return Ended::Failed(why),
+    };
     let mut connected = Some(connected);
     loop {
         let resume = shared.cursor.map(|c| ("after", c));
@@ -273,25 +393,20 @@ async fn polling(
         };
         // The first request answers at once, so the session counts as established right away.
         let wait = if connected.is_some() { 0 } else { POLL_WAIT };
-        let url = format!(
-            "{base}/v1/events{}{separator}wait={wait}&limit=1000",
+        let path = format!(
+            "/v1/events{}{separator}wait={wait}&limit=1000",
             query_string(query, resume)
         );
+        let established = connected.is_none();
         let page = match tokio::time::timeout(
             Duration::from_secs(POLL_WAIT + 10),
-            client.get(&url).send(),
+            poll(&mut connection, base, net, &path, &headers),
         )
         .await
         {
-            Ok(Ok(r)) if r.status().is_success() => match r.json::<Value>().await {
-                Ok(page) => page,
-                Err(e) => return lost_or_failed(connected.is_none(), e.to_string()),
-            },
-            Ok(Ok(r)) => {
-                return lost_or_failed(connected.is_none(), format!("status {}", r.status()))
-            }
-            Ok(Err(e)) => return lost_or_failed(connected.is_none(), e.to_string()),
-            Err(_) => return lost_or_failed(connected.is_none(), "poll timed out".into()),
+            Ok(Ok(page)) => page,
+            Ok(Err(why)) => return lost_or_failed(established, why),
+            Err(_) => return lost_or_failed(established, "poll timed out".into()),
         };
         if let Some(connected) = connected.take() {
             connected();
@@ -314,9 +429,37 @@ async fn polling(
             }
         }
         if let Some(next) = page["next"].as_str().and_then(|n| n.parse().ok()) {
-            shared.progress(next);
+            if !shared.progress(next).await {
+                return Ended::Stopped;
+            }
         }
     }
+}
+
+/// One poll: the page as JSON. A connection closed between polls (keep-alive ended, or a proxy
+/// that serves one request per connection) is replaced within the session; one that breaks
+/// during a poll ends the session (and the next calls the header hook again).
+async fn poll(
+    connection: &mut Connection,
+    base: &str,
+    net: &Net,
+    path: &str,
+    headers: &[(HeaderName, HeaderValue)],
+) -> Result<Value, String> {
+    if !connection.reusable().await {
+        *connection = Connection::open(base, &net.proxies, &net.tls, CONNECT_TIMEOUT).await?;
+    }
+    let response = connection.get(path, headers).await?;
+    if !response.status().is_success() {
+        return Err(format!("status {}", response.status()));
+    }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| chain(&e))?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|e| format!("a page that is not JSON: {e}"))
 }
 
 fn lost_or_failed(established: bool, why: String) -> Ended {
@@ -324,5 +467,27 @@ fn lost_or_failed(established: bool, why: String) -> Ended {
         Ended::Lost(why)
     } else {
         Ended::Failed(why)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_from_the_hook_are_checked() {
+        let net = |headers: Vec<(String, String)>| Net {
+            tls: crate::tls::client_config(crate::tls::Roots::AddedOnly, &[]).unwrap(),
+            proxies: Proxies::none(),
+            headers: Some(Arc::new(move || headers.clone())),
+        };
+        let good = net(vec![("Authorization".into(), "Bearer x".into())]);
+        assert_eq!(good.headers().unwrap()[0].0, "authorization");
+        let bad_name = net(vec![("Bad Name".into(), "x".into())]).headers();
+        assert!(bad_name
+            .unwrap_err()
+            .contains("\"Bad Name\" is not a valid header name"));
+        let bad_value = net(vec![("X-Token".into(), "a\nb".into())]).headers();
+        assert!(bad_value.unwrap_err().contains("X-Token"));
     }
 }

@@ -1,6 +1,7 @@
 //! The test harness for end-to-end tests: real `nats-server` processes ([`nats`]), real edges
 //! ([`edge`]), and clients over real sockets ([`clients`]); edges as child processes behind
-//! haproxy ([`processes`]), HTTP proxies and relays for client tests ([`proxies`]) and the failure-test world built from them ([`chaos`]); headless
+//! haproxy ([`processes`]) and the failure-test world built from them ([`chaos`]); a forward
+//! proxy and a recording relay for client tests ([`proxies`]); headless
 //! Chromium ([`browser`]) and the dashboard under test ([`dashboard_page`]); the client examples
 //! in `docs/examples/` as tests run them ([`examples`]).
 
@@ -17,6 +18,7 @@ pub mod nats;
 pub mod otlp;
 pub mod processes;
 pub mod prometheus;
+pub mod proxies;
 pub mod stream;
 
 /// Polls `condition` until it holds or `within` has passed.

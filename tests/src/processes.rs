@@ -157,6 +157,16 @@ impl Drop for EdgeProcess {
     }
 }
 
+/// Extra behaviour of a test's haproxy.
+#[derive(Clone, Debug, Default)]
+pub struct HaproxyOptions {
+    /// Terminate TLS with this PEM (certificate chain and private key); the edges stay plain.
+    pub tls_pem: Option<PathBuf>,
+    /// Refuse WebSocket upgrades (`403` to any request with an `Upgrade` header), as some
+    /// corporate proxies do.
+    pub deny_upgrades: bool,
+}
+
 /// haproxy in front of edges: round-robin, no stickiness, health-checked on `/readyz`.
 pub struct Haproxy {
     child: Child,
@@ -165,6 +175,16 @@ pub struct Haproxy {
 
 impl Haproxy {
     pub async fn start(backends: &[u16], dir: &Path) -> anyhow::Result<Haproxy> {
+        Haproxy::start_with(backends, dir, HaproxyOptions::default()).await
+    }
+
+    /// haproxy with `options`; with TLS it waits until the port accepts connections (the check
+    /// through it needs a TLS client), otherwise until `/readyz` answers through it.
+    pub async fn start_with(
+        backends: &[u16],
+        dir: &Path,
+        options: HaproxyOptions,
+    ) -> anyhow::Result<Haproxy> {
         let bin = ["haproxy", "/usr/sbin/haproxy"]
             .into_iter()
             .find(|b| {
@@ -176,6 +196,16 @@ impl Haproxy {
             })
             .context("haproxy not found: install it with `apt-get install -y haproxy`")?;
         let port = free_port();
+        let tls = options
+            .tls_pem
+            .as_ref()
+            .map(|pem| format!(" ssl crt {}", pem.display()))
+            .unwrap_or_default();
+        let deny = if options.deny_upgrades {
+            "    http-request deny deny_status 403 if { req.hdr(upgrade) -m found }\n"
+        } else {
+            ""
+        };
         let servers: String = backends
             .iter()
             .enumerate()
@@ -189,7 +219,7 @@ impl Haproxy {
             "global\n    maxconn 9000\n\
              defaults\n    mode http\n    timeout connect 1s\n    timeout client 70s\n    timeout server 70s\n    \
              timeout tunnel 1h\n    option redispatch\n    retries 3\n\
-             frontend edges\n    bind 127.0.0.1:{port}\n    default_backend edges\n\
+             frontend edges\n    bind 127.0.0.1:{port}{tls}\n{deny}    default_backend edges\n\
              backend edges\n    balance roundrobin\n    option httpchk GET /readyz\n    http-check expect status 200\n    \
              default-server inter 200ms fall 2 rise 2\n{servers}"
         );
@@ -204,6 +234,16 @@ impl Haproxy {
             .spawn()
             .context("starting haproxy")?;
         let proxy = Haproxy { child, port };
+        if options.tls_pem.is_some() {
+            wait_until(Duration::from_secs(10), || async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            })
+            .await
+            .context("haproxy does not listen")?;
+            return Ok(proxy);
+        }
         let url = format!("http://127.0.0.1:{port}/readyz");
         wait_until(Duration::from_secs(10), || {
             let url = url.clone();

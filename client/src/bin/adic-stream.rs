@@ -1,8 +1,9 @@
 //! `adic-stream tail`: follows the event stream like `tail -f`.
 
-use adic_client::{Client, Item, State};
+use adic_client::{Client, Item, State, Transport};
 use adic_protocol::Cursor;
-use clap::{Parser, Subcommand};
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
 use futures::StreamExt;
 
 #[derive(Parser)]
@@ -42,12 +43,51 @@ struct Tail {
     /// One JSON object per line instead of a readable line.
     #[arg(long)]
     json: bool,
+    /// The first transport to try (lower ones remain fallbacks).
+    #[arg(long, value_enum, default_value = "websocket")]
+    transport: FirstTransport,
+    /// Also trust the CA certificate(s) in this PEM file (for https:// edges).
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<std::path::PathBuf>,
+    /// A header to send on every connection, `Name: value` (repeatable), e.g. authorization.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FirstTransport {
+    Websocket,
+    Sse,
+    Polling,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let Command::Tail(tail) = Cli::parse().command;
-    let mut builder = Client::builder(tail.urls.clone()).snapshot(tail.snapshot);
+    let first = match tail.transport {
+        FirstTransport::Websocket => Transport::WebSocket,
+        FirstTransport::Sse => Transport::Sse,
+        FirstTransport::Polling => Transport::Polling,
+    };
+    let mut builder = Client::builder(tail.urls.clone())
+        .snapshot(tail.snapshot)
+        .transport(first);
+    if let Some(path) = &tail.ca_cert {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        builder = builder.root_certificate_pem(pem);
+    }
+    if !tail.headers.is_empty() {
+        let headers = tail
+            .headers
+            .iter()
+            .map(|h| {
+                h.split_once(':')
+                    .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+                    .with_context(|| format!("--header {h:?} is not of the form `Name: value`"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        builder = builder.headers(move || headers.clone());
+    }
     if let Some(events) = &tail.events {
         builder = builder.events(events.split(',').map(str::trim));
     }
@@ -57,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(from) = tail.from {
         builder = builder.cursor(from);
     }
-    let mut items = Box::pin(builder.subscribe());
+    let mut items = builder.subscribe()?;
     let mut last: Option<Cursor> = tail.from;
     loop {
         tokio::select! {
@@ -75,6 +115,14 @@ async fn main() -> anyhow::Result<()> {
         ),
         None => eprintln!("no event received"),
     }
+    let stats = items.stats();
+    eprintln!(
+        "{} events, {} reconnects, {} failed attempts, {} fallbacks",
+        stats.events(),
+        stats.reconnects,
+        stats.failed_attempts,
+        stats.fallbacks
+    );
     Ok(())
 }
 

@@ -37,7 +37,7 @@ pub struct Numbered {
 }
 
 /// The numbered event behind an id and its JSON, if it is one of the publisher's.
-fn numbered(id: &str, event: &Value) -> Option<Numbered> {
+pub fn numbered(id: &str, event: &Value) -> Option<Numbered> {
     let seq = id.rsplit('-').next()?.parse().ok()?;
     let data = &event["data"];
     match event["type"].as_str()? {
@@ -139,37 +139,42 @@ impl World {
 
     /// Every numbered event of the stream, read by a plain NATS client: the ground truth.
     pub async fn truth(&self) -> anyhow::Result<Vec<Numbered>> {
-        let js = async_nats::jetstream::new(self.cluster.client().await?);
-        let mut stream = js.get_stream(&self.stream.name).await?;
-        let info = stream.info().await?;
-        let (first, last) = (info.state.first_sequence, info.state.last_sequence);
-        let consumer = stream
-            .create_consumer(async_nats::jetstream::consumer::pull::Config {
-                deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
-                ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
-                ..Default::default()
-            })
-            .await?;
-        let mut out = Vec::new();
-        let mut messages = consumer.messages().await?;
-        let mut seen = first.saturating_sub(1);
-        while seen < last {
-            let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
-                .await
-                .context("reading the stream")?
-                .context("stream ended")??;
-            let seq = message
-                .info()
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .stream_sequence;
-            seen = seq;
-            let event: Value = serde_json::from_slice(&message.payload)?;
-            if let Some(n) = numbered(&format!("x-{seq}"), &event) {
-                out.push(n);
-            }
-        }
-        Ok(out)
+        truth(self.cluster.client().await?, &self.stream.name).await
     }
+}
+
+/// Every numbered event of stream `name`, read by a plain NATS client: the ground truth.
+pub async fn truth(client: async_nats::Client, name: &str) -> anyhow::Result<Vec<Numbered>> {
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream(name).await?;
+    let info = stream.info().await?;
+    let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await?;
+    let mut out = Vec::new();
+    let mut messages = consumer.messages().await?;
+    let mut seen = first.saturating_sub(1);
+    while seen < last {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .context("reading the stream")?
+            .context("stream ended")??;
+        let seq = message
+            .info()
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .stream_sequence;
+        seen = seq;
+        let event: Value = serde_json::from_slice(&message.payload)?;
+        if let Some(n) = numbered(&format!("x-{seq}"), &event) {
+            out.push(n);
+        }
+    }
+    Ok(out)
 }
 
 /// Checks the guarantee for one client against the stream. `Ok` carries (log events, duplicates

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adic_protocol::Kind;
-use adic_publisher::{Publisher, PublisherConfig};
+use adic_publisher::{Publisher, PublisherConfig, StreamSettings};
 use anyhow::Context;
 use serde_json::json;
 use tokio::sync::watch;
@@ -46,19 +46,35 @@ impl NumberedPublisher {
         rate: u32,
         pad: usize,
     ) -> anyhow::Result<NumberedPublisher> {
+        let client = world.cluster.client().await?;
+        Ok(NumberedPublisher::start_on(
+            client,
+            world.stream.clone(),
+            from,
+            rate,
+            pad,
+        ))
+    }
+
+    /// [`NumberedPublisher::start`] on any server's `stream` (e.g. a single
+    /// [`TestNats`](crate::nats::TestNats) with [`stream_settings`](crate::edge::stream_settings)).
+    pub fn start_on(
+        client: async_nats::Client,
+        stream: StreamSettings,
+        from: u64,
+        rate: u32,
+        pad: usize,
+    ) -> NumberedPublisher {
         let config = PublisherConfig {
-            stream: world.stream.clone(),
+            stream: stream.clone(),
             ..PublisherConfig::default()
         };
-        let publisher = Publisher::start(world.cluster.client().await?, config);
+        let publisher = Publisher::start(client, config);
         let next = Arc::new(AtomicU64::new(from));
         let (stop, mut stopped) = watch::channel(false);
         let task = {
-            let (publisher, next, prefix) = (
-                publisher.clone(),
-                Arc::clone(&next),
-                world.stream.prefix.clone(),
-            );
+            let (publisher, next, prefix) =
+                (publisher.clone(), Arc::clone(&next), stream.prefix.clone());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
                 loop {
@@ -76,12 +92,12 @@ impl NumberedPublisher {
                 }
             })
         };
-        Ok(NumberedPublisher {
+        NumberedPublisher {
             publisher,
             next,
             stop,
             task,
-        })
+        }
     }
 
     /// The next number it would publish.
