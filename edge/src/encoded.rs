@@ -7,7 +7,6 @@
 use std::time::{Instant, SystemTime};
 
 use adic_protocol::{sse, ws, Cursor, Epoch, EventKey, ValidEvent};
-use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 
 use crate::broker::StreamEvent;
@@ -22,8 +21,10 @@ pub struct EncodedEvent {
     pub name: Box<str>,
     /// The compact event JSON (`{"type":…,"data":{…}}`).
     pub json: Box<str>,
-    /// `{"type":"Event","id":…,"event":…}`.
-    pub ws: Utf8Bytes,
+    /// The complete WebSocket text frame (header included) carrying
+    /// `{"type":"Event","id":…,"event":…}`: server frames are unmasked, so every client gets
+    /// these same bytes.
+    pub ws: Bytes,
     /// `event: …\nid: …\ndata: …\n\n`.
     pub sse: Bytes,
     /// For `sync.progress`, the peer: snapshot values are kept per peer.
@@ -40,7 +41,7 @@ pub struct EncodedEvent {
 impl EncodedEvent {
     pub fn new(epoch: Epoch, event: &StreamEvent, valid: ValidEvent) -> EncodedEvent {
         let cursor = Cursor::new(epoch, event.seq);
-        let ws = Utf8Bytes::from(ws::event_frame(&cursor, &valid.json));
+        let ws = crate::transport::frame::text_frame(&ws::event_frame(&cursor, &valid.json));
         let sse = Bytes::from(sse::event_frame(&valid.name, Some(&cursor), &valid.json));
         EncodedEvent {
             cursor,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use adic_protocol::{Cursor, FilterError, Subscription};
 
+pub mod frame;
 pub mod poll;
 pub mod sse;
 pub mod ws;

@@ -1,34 +1,37 @@
 //! WebSocket transport: `GET /v1/ws/events`.
 //!
-//! Small per-connection buffers keep idle connections cheap (tungstenite's defaults cost
-//! ~134 KiB each). Writes are batched: every queued frame is fed, then one flush.
+//! The edge speaks the WebSocket wire itself ([`super::frame`]): each event's frame is built
+//! once by the feed, and a client's batch of frames goes to its socket with one write. A
+//! connection holds a 512-byte read buffer and nothing else of its own between writes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use adic_protocol::ws::{close, snapshot_frame, ClientMessage, ClientMessageError, ServerMessage};
 use adic_protocol::Subscription;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::SinkExt;
+use bytes::BytesMut;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::frame::{self, FrameError, Inbound};
 use crate::limits::{ConnectionGuard, Transport};
 use crate::queue::CloseReason;
 use crate::resume::{self, Notice, Plan, ResumeError};
 use crate::session::{Output, Session};
 use crate::state::Edge;
 
+/// Bytes read from a client at a time: its messages are small (Subscribe, Ping).
 const READ_BUFFER: usize = 512;
-const WRITE_BUFFER: usize = 8 * 1024;
 
 /// Upgrades the request, or answers 503 when the edge is draining or full.
 pub async fn handler(
     State(edge): State<Arc<Edge>>,
     Query(query): Query<HashMap<String, String>>,
-    upgrade: WebSocketUpgrade,
+    mut request: Request,
 ) -> Response {
     if edge.settings.no_websocket {
         return (
@@ -37,6 +40,16 @@ pub async fn handler(
         )
             .into_response();
     }
+    let key = match handshake(request.method(), request.headers()) {
+        Ok(key) => key,
+        Err(refused) => {
+            edge.metrics
+                .client_errors
+                .with_label_values(&["websocket"])
+                .inc();
+            return refused.into_response();
+        }
+    };
     let rejected = |reason: &str| {
         edge.metrics
             .connections_rejected
@@ -59,39 +72,120 @@ pub async fn handler(
         )
             .into_response();
     };
-    let max_message = edge.settings.max_client_message;
-    upgrade
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(usize::MAX)
-        .max_message_size(max_message)
-        .max_frame_size(max_message)
-        .on_upgrade(move |socket| async move {
-            // A browser cannot read an HTTP error body from a failed upgrade, so a refused
-            // request is explained over the socket, then closed.
-            // Boxed: only needed until the session starts.
-            match Box::pin(start(&edge, &query)).await {
-                Ok((subscription, plan, snapshot, resumed)) => {
-                    let session = Session::start(
-                        Arc::clone(&edge),
-                        Transport::WebSocket,
-                        subscription,
-                        plan,
-                        snapshot,
-                    );
-                    serve(socket, session, guard, resumed).await;
-                }
-                Err((code, message)) => {
-                    if code == close::POLICY {
-                        edge.metrics
-                            .client_errors
-                            .with_label_values(&["websocket"])
-                            .inc();
-                    }
-                    refuse(socket, code, &message).await;
-                }
+    let Some(on_upgrade) = request
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+    else {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded to a WebSocket (HTTP/1.1 is required)",
+        )
+            .into_response();
+    };
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                tracing::debug!(error = %e, "websocket upgrade failed");
+                return;
             }
+        };
+        let mut socket = Socket::new(TokioIo::new(upgraded), &edge);
+        // A browser cannot read an HTTP error body from a failed upgrade, so a refused
+        // request is explained over the socket, then closed.
+        // Boxed: only needed until the session starts.
+        match Box::pin(start(&edge, &query)).await {
+            Ok((subscription, plan, snapshot, resumed)) => {
+                let session = Session::start(
+                    Arc::clone(&edge),
+                    Transport::WebSocket,
+                    subscription,
+                    plan,
+                    snapshot,
+                );
+                serve(socket, session, guard, resumed).await;
+            }
+            Err((code, message)) => {
+                if code == close::POLICY {
+                    edge.metrics
+                        .client_errors
+                        .with_label_values(&["websocket"])
+                        .inc();
+                }
+                socket.refuse(code, &message).await;
+            }
+        }
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(
+        header::SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&frame::accept_key(key.as_bytes()))
+            .expect("base64 is a header value"),
+    );
+    response
+}
+
+/// Why an upgrade request was refused.
+struct Refusal {
+    status: StatusCode,
+    message: &'static str,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.message).into_response();
+        if self.status == StatusCode::UPGRADE_REQUIRED {
+            response.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+        }
+        response
+    }
+}
+
+/// Checks the upgrade request (RFC 6455 section 4.2.1); returns the client's key, or the
+/// refusal that says what is wrong.
+fn handshake(method: &Method, headers: &HeaderMap) -> Result<String, Refusal> {
+    let refuse = |status, message| Err(Refusal { status, message });
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         })
+    };
+    if method != Method::GET {
+        return refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "a WebSocket upgrade is a GET request",
+        );
+    }
+    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "expected a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket); \
+             plain HTTP clients can use /v1/sse/events or /v1/events",
+        );
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "unsupported Sec-WebSocket-Version: this edge speaks version 13",
+        );
+    }
+    match headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(key) if !key.trim().is_empty() => Ok(key.trim().to_owned()),
+        _ => refuse(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key"),
+    }
 }
 
 /// Reads the query: filter, `since`, `snapshot`; decides where the client starts.
@@ -119,35 +213,99 @@ fn refusal(e: ResumeError) -> (u16, String) {
     (code, e.to_string())
 }
 
-async fn refuse(mut socket: WebSocket, code: u16, message: &str) {
-    let _ = socket.send(text(&ServerMessage::error(message))).await;
-    let _ = socket
-        .send(close_frame(code, &close::reason_with_resume(message, None)))
-        .await;
+/// One upgraded connection: the bytes read and not yet parsed, and the frame reader.
+struct Socket {
+    io: TokioIo<hyper::upgrade::Upgraded>,
+    buf: BytesMut,
+    reader: frame::Reader,
+    write_timeout: Duration,
 }
 
-fn text(message: &ServerMessage) -> Message {
-    Message::Text(message.to_json().into())
+/// Why reading stopped.
+enum ReadEnd {
+    /// The peer closed the TCP connection or the read failed.
+    Gone,
+    /// The peer broke the protocol: close with this.
+    Refused(FrameError),
 }
 
-fn close_frame(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }))
+impl Socket {
+    fn new(io: TokioIo<hyper::upgrade::Upgraded>, edge: &Edge) -> Socket {
+        Socket {
+            io,
+            buf: BytesMut::new(),
+            reader: frame::Reader::new(edge.settings.max_client_message),
+            write_timeout: edge.settings.write_timeout,
+        }
+    }
+
+    /// The next client message. Cancel-safe: bytes read stay in the buffer.
+    async fn recv(&mut self) -> Result<Inbound, ReadEnd> {
+        loop {
+            match self.reader.next(&mut self.buf) {
+                Ok(Some(message)) => {
+                    if self.buf.is_empty() && self.buf.capacity() > 4 * READ_BUFFER {
+                        // Give back what a large message needed.
+                        self.buf = BytesMut::new();
+                    }
+                    return Ok(message);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(ReadEnd::Refused(e)),
+            }
+            if self.buf.capacity() == self.buf.len() {
+                self.buf.reserve(READ_BUFFER);
+            }
+            match self.io.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return Err(ReadEnd::Gone),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Writes whole frames within the write timeout; false when the client is gone or stuck.
+    async fn send(&mut self, frames: &[&[u8]]) -> bool {
+        let write = async {
+            match frames {
+                [one] => self.io.write_all(one).await,
+                many => {
+                    // One write for the batch: the frames are copied once into it.
+                    let mut batch = Vec::with_capacity(many.iter().map(|f| f.len()).sum());
+                    for frame in many {
+                        batch.extend_from_slice(frame);
+                    }
+                    self.io.write_all(&batch).await
+                }
+            }
+        };
+        matches!(
+            tokio::time::timeout(self.write_timeout, write).await,
+            Ok(Ok(()))
+        )
+    }
+
+    async fn send_message(&mut self, message: &ServerMessage) -> bool {
+        self.send(&[&frame::text_frame(&message.to_json())]).await
+    }
+
+    async fn close(&mut self, code: u16, reason: &str) {
+        let _ = self.send(&[&frame::close_frame(code, reason)]).await;
+        let _ = tokio::time::timeout(self.write_timeout, self.io.shutdown()).await;
+    }
+
+    /// Explains a refusal as an Error message, then closes.
+    async fn refuse(&mut self, code: u16, message: &str) {
+        let _ = self.send_message(&ServerMessage::error(message)).await;
+        self.close(code, &close::reason_with_resume(message, None))
+            .await;
+    }
 }
 
 /// The connection's loop: client messages in, session output out.
-async fn serve(
-    mut socket: WebSocket,
-    mut session: Session,
-    _guard: ConnectionGuard,
-    resumed: bool,
-) {
+async fn serve(mut socket: Socket, mut session: Session, _guard: ConnectionGuard, resumed: bool) {
     let edge = Arc::clone(session.edge());
     // `since` is accepted on the first Subscribe only, and only when the query had none.
     let mut since_allowed = !resumed;
-    let write_timeout = edge.settings.write_timeout;
     let ping_every = edge.settings.ws_ping;
     // Equal at the start: a ping is "unanswered" only once one was sent after the last frame heard.
     let mut last_heard = Instant::now();
@@ -155,19 +313,25 @@ async fn serve(
     loop {
         tokio::select! {
             inbound = socket.recv() => {
-                let Some(Ok(message)) = inbound else {
-                    if let Some(Err(e)) = inbound {
-                        tracing::debug!(error = %e, "websocket read failed");
-                        if is_capacity(&e) {
-                            let reason = ClientMessageError::TooLarge(edge.settings.max_client_message).to_string();
-                            let _ = socket.send(close_frame(1009, &reason)).await;
-                        }
+                let message = match inbound {
+                    Ok(message) => message,
+                    Err(ReadEnd::Gone) => break,
+                    Err(ReadEnd::Refused(e)) => {
+                        tracing::debug!(error = %e, "websocket client broke the protocol");
+                        edge.metrics.client_errors.with_label_values(&["websocket"]).inc();
+                        let reason = match &e {
+                            FrameError::TooLarge(_) => {
+                                ClientMessageError::TooLarge(edge.settings.max_client_message).to_string()
+                            }
+                            other => other.to_string(),
+                        };
+                        socket.close(e.close_code(), &reason).await;
+                        break;
                     }
-                    break;
                 };
                 last_heard = Instant::now();
                 let reply = match message {
-                    Message::Text(t) => Some(match ClientMessage::parse(t.as_str()) {
+                    Inbound::Text(t) => Some(match ClientMessage::parse(&t) {
                         Ok(ClientMessage::Subscribe { events, since: Some(since) })
                             if since_allowed && !session.has_written() =>
                         {
@@ -178,7 +342,7 @@ async fn serve(
                                     if code == close::POLICY {
                                         edge.metrics.client_errors.with_label_values(&["websocket"]).inc();
                                     }
-                                    Box::pin(refuse(socket, code, &message)).await;
+                                    socket.refuse(code, &message).await;
                                     return;
                                 }
                             }
@@ -189,15 +353,26 @@ async fn serve(
                         }
                         Err(e) => ServerMessage::error(e.to_string()),
                     }),
-                    Message::Binary(_) => Some(ServerMessage::error(ClientMessageError::Binary.to_string())),
-                    Message::Close(_) => break,
-                    Message::Ping(_) | Message::Pong(_) => None,
+                    Inbound::Binary => Some(ServerMessage::error(ClientMessageError::Binary.to_string())),
+                    Inbound::Close(code) => {
+                        // Echo the client's code, as the closing handshake asks.
+                        let code = code.filter(|c| (1000..5000).contains(c) && !matches!(c, 1005 | 1006 | 1015)).unwrap_or(1000);
+                        socket.close(code, "").await;
+                        break;
+                    }
+                    Inbound::Ping(payload) => {
+                        if !socket.send(&[&frame::server_frame(frame::OP_PONG, &payload)]).await {
+                            break;
+                        }
+                        None
+                    }
+                    Inbound::Pong => None,
                 };
                 if let Some(reply) = reply {
                     if matches!(reply, ServerMessage::Error { .. }) {
                         edge.metrics.client_errors.with_label_values(&["websocket"]).inc();
                     }
-                    if socket.send(text(&reply)).await.is_err() {
+                    if !socket.send_message(&reply).await {
                         break;
                     }
                     session.wrote(Instant::now());
@@ -205,32 +380,26 @@ async fn serve(
             }
             output = session.next() => match output {
                 Output::Events => {
-                    let written = tokio::time::timeout(write_timeout, async {
-                        for event in session.events() {
-                            socket.feed(Message::Text(event.ws.clone())).await?;
-                        }
-                        socket.flush().await
-                    })
-                    .await;
-                    if !matches!(written, Ok(Ok(()))) {
+                    let frames: Vec<&[u8]> = session.events().iter().map(|e| &e.ws[..]).collect();
+                    if !socket.send(&frames).await {
+                        tracing::debug!(events = frames.len(), "websocket write failed or timed out; closing");
                         break;
                     }
                     session.delivered();
                 }
                 Output::Notice(notice) => {
-                    let message = match notice {
-                        Notice::Snapshot(event) => Message::Text(snapshot_frame(&event.json).into()),
-                        Notice::Gap(gap) => text(&ServerMessage::Gap(gap)),
-                        Notice::Reset(reset) => text(&ServerMessage::Reset(reset)),
+                    let frame = match notice {
+                        Notice::Snapshot(event) => frame::text_frame(&snapshot_frame(&event.json)),
+                        Notice::Gap(gap) => frame::text_frame(&ServerMessage::Gap(gap).to_json()),
+                        Notice::Reset(reset) => frame::text_frame(&ServerMessage::Reset(reset).to_json()),
                     };
-                    if !matches!(tokio::time::timeout(write_timeout, socket.send(message)).await, Ok(Ok(()))) {
+                    if !socket.send(&[&frame]).await {
                         break;
                     }
                     session.wrote(Instant::now());
                 }
                 Output::Progress(id) => {
-                    let message = text(&ServerMessage::Progress { id });
-                    if !matches!(tokio::time::timeout(write_timeout, socket.send(message)).await, Ok(Ok(()))) {
+                    if !socket.send_message(&ServerMessage::Progress { id }).await {
                         break;
                     }
                     session.wrote(Instant::now());
@@ -244,24 +413,28 @@ async fn serve(
                     }
                     if now.saturating_duration_since(last_ping) >= ping_every {
                         last_ping = now;
-                        if socket.send(Message::Ping(bytes::Bytes::new())).await.is_err() {
+                        if !socket.send(&[&PING[..]]).await {
                             break;
                         }
                     }
                 }
                 Output::Close(reason) => {
+                    tracing::debug!(?reason, "closing a websocket client");
                     if reason == CloseReason::SlowConsumer {
                         edge.metrics.slow_consumer_closes.with_label_values(&["websocket"]).inc();
                     }
                     let (code, text) = close_code(reason);
                     let reason = close::reason_with_resume(text, session.cursor().as_ref());
-                    let _ = tokio::time::timeout(write_timeout, socket.send(close_frame(code, &reason))).await;
+                    socket.close(code, &reason).await;
                     break;
                 }
             }
         }
     }
 }
+
+/// An empty ping frame.
+const PING: [u8; 2] = [0x80 | frame::OP_PING, 0];
 
 /// A first Subscribe carrying `since`: applies the filter, then restarts the session there.
 async fn subscribe_since(
@@ -294,9 +467,4 @@ fn close_code(reason: CloseReason) -> (u16, &'static str) {
             "stream reset: reconnect with the cursor given",
         ),
     }
-}
-
-fn is_capacity(e: &axum::Error) -> bool {
-    let text = e.to_string();
-    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity")
 }

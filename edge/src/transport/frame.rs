@@ -1,0 +1,409 @@
+//! The WebSocket wire (RFC 6455) as the edge speaks it: the handshake's accept key, server
+//! frames (unmasked, so one event's frame is built once and the same bytes go to every client),
+//! and a reader of client frames that enforces the rules a server must (masking, control-frame
+//! limits, fragmentation, UTF-8 text, a message size limit).
+//!
+//! Why not a general WebSocket library: the edge writes the same event to thousands of
+//! connections, and a library frames each message per connection (a header and a copy of the
+//! payload into its buffer, per client). Here the frame is part of the encoded event, and a
+//! client's batch goes to the socket as is.
+
+use base64::Engine as _;
+use bytes::{Buf, Bytes, BytesMut};
+use sha1::{Digest, Sha1};
+
+const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`.
+pub fn accept_key(key: &[u8]) -> String {
+    let mut sha1 = Sha1::new();
+    sha1.update(key);
+    sha1.update(ACCEPT_GUID);
+    base64::engine::general_purpose::STANDARD.encode(sha1.finalize())
+}
+
+pub const OP_CONTINUATION: u8 = 0x0;
+pub const OP_TEXT: u8 = 0x1;
+pub const OP_BINARY: u8 = 0x2;
+pub const OP_CLOSE: u8 = 0x8;
+pub const OP_PING: u8 = 0x9;
+pub const OP_PONG: u8 = 0xA;
+
+/// A complete, final, unmasked server frame.
+pub fn server_frame(opcode: u8, payload: &[u8]) -> Bytes {
+    let mut frame = Vec::with_capacity(payload.len() + 10);
+    frame.push(0x80 | opcode);
+    match payload.len() {
+        n if n < 126 => frame.push(n as u8),
+        n if n <= usize::from(u16::MAX) => {
+            frame.push(126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(payload);
+    Bytes::from(frame)
+}
+
+/// A text frame.
+pub fn text_frame(text: &str) -> Bytes {
+    server_frame(OP_TEXT, text.as_bytes())
+}
+
+/// A close frame with a code and a reason (cut to fit the 125-byte control-frame limit at a
+/// character boundary).
+pub fn close_frame(code: u16, reason: &str) -> Bytes {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut payload = Vec::with_capacity(2 + end);
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(&reason.as_bytes()[..end]);
+    server_frame(OP_CLOSE, &payload)
+}
+
+/// What a client sent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inbound {
+    Text(String),
+    Binary,
+    Ping(Bytes),
+    Pong,
+    /// The client closes, with its code if it gave one.
+    Close(Option<u16>),
+}
+
+/// Why the connection must close; each maps to a close code.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("{0}")]
+    Protocol(&'static str),
+    #[error("message larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("text message is not valid UTF-8")]
+    InvalidUtf8,
+}
+
+impl FrameError {
+    /// The close code RFC 6455 gives this error.
+    pub fn close_code(&self) -> u16 {
+        match self {
+            FrameError::Protocol(_) => 1002,
+            FrameError::TooLarge(_) => 1009,
+            FrameError::InvalidUtf8 => 1007,
+        }
+    }
+}
+
+/// Reassembles client messages from the bytes read so far. Holds no more than one frame header
+/// and the message being assembled, bounded by `max_message`.
+pub struct Reader {
+    max_message: usize,
+    /// Opcode and payload of a fragmented message in progress.
+    partial: Option<(u8, Vec<u8>)>,
+}
+
+impl Reader {
+    pub fn new(max_message: usize) -> Reader {
+        Reader {
+            max_message,
+            partial: None,
+        }
+    }
+
+    /// Takes the next complete message out of `buf`, consuming its bytes; `Ok(None)` when `buf`
+    /// does not hold a whole frame yet (read more and call again). A frame whose header
+    /// announces more than the limit is refused before its payload arrives.
+    pub fn next(&mut self, buf: &mut BytesMut) -> Result<Option<Inbound>, FrameError> {
+        loop {
+            let Some(frame) = self.frame(buf)? else {
+                return Ok(None);
+            };
+            if let Some(message) = self.message(frame)? {
+                return Ok(Some(message));
+            }
+        }
+    }
+
+    /// The next whole frame: (fin, opcode, unmasked payload).
+    fn frame(&self, buf: &mut BytesMut) -> Result<Option<(bool, u8, Vec<u8>)>, FrameError> {
+        if buf.len() < 2 {
+            return Ok(None);
+        }
+        let (b0, b1) = (buf[0], buf[1]);
+        let fin = b0 & 0x80 != 0;
+        if b0 & 0x70 != 0 {
+            return Err(FrameError::Protocol(
+                "reserved bits set without an extension",
+            ));
+        }
+        let opcode = b0 & 0x0F;
+        if b1 & 0x80 == 0 {
+            return Err(FrameError::Protocol("client frames must be masked"));
+        }
+        let (len, header) = match b1 & 0x7F {
+            126 => {
+                if buf.len() < 4 {
+                    return Ok(None);
+                }
+                (u64::from(u16::from_be_bytes([buf[2], buf[3]])), 4)
+            }
+            127 => {
+                if buf.len() < 10 {
+                    return Ok(None);
+                }
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&buf[2..10]);
+                (u64::from_be_bytes(n), 10)
+            }
+            n => (u64::from(n), 2),
+        };
+        let is_control = opcode & 0x08 != 0;
+        if is_control && (!fin || len > 125) {
+            return Err(FrameError::Protocol(
+                "control frames must be final and at most 125 bytes",
+            ));
+        }
+        let held = self.partial.as_ref().map_or(0, |(_, p)| p.len() as u64);
+        if !is_control && held + len > self.max_message as u64 {
+            return Err(FrameError::TooLarge(self.max_message));
+        }
+        let len = len as usize;
+        let total = header + 4 + len;
+        if buf.len() < total {
+            buf.reserve(total - buf.len());
+            return Ok(None);
+        }
+        let mut mask = [0u8; 4];
+        mask.copy_from_slice(&buf[header..header + 4]);
+        buf.advance(header + 4);
+        let mut payload = buf.split_to(len).to_vec();
+        for (i, byte) in payload.iter_mut().enumerate() {
+            *byte ^= mask[i % 4];
+        }
+        Ok(Some((fin, opcode, payload)))
+    }
+
+    /// Applies one frame; a message when it completes one.
+    fn message(
+        &mut self,
+        (fin, opcode, payload): (bool, u8, Vec<u8>),
+    ) -> Result<Option<Inbound>, FrameError> {
+        match opcode {
+            OP_PING => Ok(Some(Inbound::Ping(Bytes::from(payload)))),
+            OP_PONG => Ok(Some(Inbound::Pong)),
+            OP_CLOSE => {
+                if payload.len() == 1 {
+                    return Err(FrameError::Protocol("close frame with a one-byte payload"));
+                }
+                let code =
+                    (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                if payload.len() > 2 && std::str::from_utf8(&payload[2..]).is_err() {
+                    return Err(FrameError::InvalidUtf8);
+                }
+                Ok(Some(Inbound::Close(code)))
+            }
+            OP_TEXT | OP_BINARY => {
+                if self.partial.is_some() {
+                    return Err(FrameError::Protocol(
+                        "a new message started before the fragmented one ended",
+                    ));
+                }
+                if fin {
+                    return finish(opcode, payload).map(Some);
+                }
+                self.partial = Some((opcode, payload));
+                Ok(None)
+            }
+            OP_CONTINUATION => {
+                let Some((_, held)) = self.partial.as_mut() else {
+                    return Err(FrameError::Protocol("continuation frame without a message"));
+                };
+                held.extend_from_slice(&payload);
+                if !fin {
+                    return Ok(None);
+                }
+                let (opcode, payload) = self.partial.take().expect("a message in progress");
+                finish(opcode, payload).map(Some)
+            }
+            _ => Err(FrameError::Protocol("unknown opcode")),
+        }
+    }
+}
+
+fn finish(opcode: u8, payload: Vec<u8>) -> Result<Inbound, FrameError> {
+    if opcode == OP_BINARY {
+        return Ok(Inbound::Binary);
+    }
+    String::from_utf8(payload)
+        .map(Inbound::Text)
+        .map_err(|_| FrameError::InvalidUtf8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client frame: masked with `mask`.
+    fn client(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let mut frame = vec![(u8::from(fin) << 7) | opcode];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n < 65_536 => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        frame
+    }
+
+    fn read_all(reader: &mut Reader, bytes: &[u8]) -> Vec<Result<Inbound, FrameError>> {
+        let mut buf = BytesMut::from(bytes);
+        let mut out = Vec::new();
+        loop {
+            match reader.next(&mut buf) {
+                Ok(Some(m)) => out.push(Ok(m)),
+                Ok(None) => return out,
+                Err(e) => {
+                    out.push(Err(e));
+                    return out;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn accept_key_of_the_rfc_example() {
+        assert_eq!(
+            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn server_frames_carry_their_length() {
+        assert_eq!(&text_frame("hi")[..], b"\x81\x02hi");
+        let medium = text_frame(&"x".repeat(300));
+        assert_eq!(&medium[..4], &[0x81, 126, 0x01, 0x2c]);
+        assert_eq!(medium.len(), 304);
+        let large = server_frame(OP_TEXT, &vec![b'x'; 70_000]);
+        assert_eq!(&large[..2], &[0x81, 127]);
+        assert_eq!(u64::from_be_bytes(large[2..10].try_into().unwrap()), 70_000);
+        let close = close_frame(4001, &"é".repeat(100));
+        assert_eq!(close[0], 0x88);
+        assert!(usize::from(close[1]) <= 125);
+        assert!(
+            std::str::from_utf8(&close[4..]).is_ok(),
+            "cut at a character boundary"
+        );
+    }
+
+    #[test]
+    fn messages_arrive_whole_however_the_bytes_are_split() {
+        let mut bytes = client(true, OP_TEXT, br#"{"type":"Ping"}"#);
+        bytes.extend(client(false, OP_TEXT, b"frag"));
+        bytes.extend(client(true, OP_PING, b"p"));
+        bytes.extend(client(true, OP_CONTINUATION, "mented é".as_bytes()));
+        bytes.extend(client(true, OP_TEXT, "y".repeat(300).as_bytes()));
+        let expected = vec![
+            Inbound::Text(r#"{"type":"Ping"}"#.into()),
+            Inbound::Ping(Bytes::from_static(b"p")),
+            Inbound::Text("fragmented é".into()),
+            Inbound::Text("y".repeat(300)),
+        ];
+        for step in [1, 2, 3, 7, bytes.len()] {
+            let mut reader = Reader::new(1024);
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            for chunk in bytes.chunks(step) {
+                buf.extend_from_slice(chunk);
+                while let Some(m) = reader.next(&mut buf).unwrap() {
+                    got.push(m);
+                }
+            }
+            assert_eq!(got, expected, "split every {step} bytes");
+            assert!(buf.is_empty());
+        }
+    }
+
+    #[test]
+    fn broken_frames_are_refused_with_their_close_code() {
+        let unmasked = b"\x81\x02hi";
+        let cases: Vec<(Vec<u8>, u16)> = vec![
+            (unmasked.to_vec(), 1002),
+            (client(true, 0x3, b""), 1002),
+            (client(true, OP_CONTINUATION, b"x"), 1002),
+            (client(false, OP_PING, b""), 1002),
+            (client(true, OP_PING, &[0; 126]), 1002),
+            (client(true, OP_TEXT, &[0xff, 0xfe]), 1007),
+            (client(true, OP_TEXT, &[b'x'; 2000]), 1009),
+            (
+                [
+                    client(false, OP_TEXT, &[b'x'; 600]),
+                    client(true, OP_CONTINUATION, &[b'x'; 600]),
+                ]
+                .concat(),
+                1009,
+            ),
+            (
+                [client(false, OP_TEXT, b"a"), client(true, OP_TEXT, b"b")].concat(),
+                1002,
+            ),
+            (
+                {
+                    let mut f = client(true, OP_TEXT, b"x");
+                    f[0] |= 0x40;
+                    f
+                },
+                1002,
+            ),
+        ];
+        for (bytes, code) in cases {
+            let got = read_all(&mut Reader::new(1024), &bytes);
+            match got.last() {
+                Some(Err(e)) => assert_eq!(e.close_code(), code, "{e} for {bytes:02x?}"),
+                other => panic!("{bytes:02x?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_too_large_frame_is_refused_from_its_header() {
+        // Only the header of a 1 MiB frame has arrived.
+        let header = &client(true, OP_TEXT, &vec![b'x'; 1 << 20])[..14];
+        let got = read_all(&mut Reader::new(1024), header);
+        assert_eq!(got, vec![Err(FrameError::TooLarge(1024))]);
+    }
+
+    #[test]
+    fn close_binary_and_pong() {
+        let mut bytes = client(true, OP_BINARY, b"\x00\x01");
+        bytes.extend(client(true, OP_PONG, b""));
+        bytes.extend(client(true, OP_CLOSE, &1000u16.to_be_bytes()));
+        bytes.extend(client(true, OP_CLOSE, b""));
+        let got: Vec<_> = read_all(&mut Reader::new(1024), &bytes)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                Inbound::Binary,
+                Inbound::Pong,
+                Inbound::Close(Some(1000)),
+                Inbound::Close(None)
+            ]
+        );
+    }
+}
