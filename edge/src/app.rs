@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
-use std::future::IntoFuture;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
@@ -17,7 +15,7 @@ use crate::broker::{Broker, LiveStart};
 use crate::config::EdgeSettings;
 use crate::queue::CloseReason;
 use crate::state::Edge;
-use crate::{feed, http};
+use crate::{feed, http, server};
 
 /// Backlog for reconnect storms (tokio's default is 1024).
 const LISTEN_BACKLOG: u32 = 65_535;
@@ -76,30 +74,27 @@ impl App {
     ) -> anyhow::Result<()> {
         let edge = self.edge;
         let router = http::router(Arc::clone(&edge));
-        let user_timeout = edge.settings.write_timeout;
-        let listener = self.listener.tap_io(move |tcp| {
-            // Aborts a connection whose peer stopped reading: data unacknowledged (or a zero
-            // window) for this long. Covers a client that cannot even take a close notice.
-            let _ = socket2::SockRef::from(&*tcp).set_tcp_user_timeout(Some(user_timeout));
-        });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
+        let server = server::serve(
+            self.listener,
+            router,
+            edge.settings.write_timeout,
+            async move {
                 let _ = stopped.await;
-            })
-            .into_future();
+            },
+        );
         let mut server = tokio::spawn(server);
         tokio::select! {
-            result = &mut server => return result.context("HTTP server task")?.context("serving HTTP"),
+            result = &mut server => {
+                result.context("HTTP server task")?;
+                anyhow::bail!("the HTTP server stopped");
+            }
             () = shutdown => {}
         }
         tracing::info!(clients = edge.connections.open(), grace = ?edge.settings.drain_grace, "draining");
         drain(&edge).await;
         let _ = stop.send(());
-        server
-            .await
-            .context("HTTP server task")?
-            .context("serving HTTP")?;
+        server.await.context("HTTP server task")?;
         tracing::info!(left = edge.connections.open(), "stopped");
         Ok(())
     }

@@ -7,7 +7,7 @@
 //! Layout, following the data: [`broker`] (the seam to NATS) → [`feed`] (validate and encode
 //! once) → [`hub`] (fan-out into each client's bounded [`queue`]) → [`session`] (the per-client
 //! loop) → [`transport`] (WebSocket and SSE adapters). Around them: [`config`], [`app`] (startup,
-//! drain), [`http`] (routes, health, metrics), [`metrics`], [`trace`] (the edge's spans of an
+//! drain), [`server`] (the accept loop; SSE served on the socket), [`http`] (routes, health, metrics), [`metrics`], [`trace`] (the edge's spans of an
 //! event's trace), [`limits`], [`state`].
 //!
 //! ```no_run
@@ -40,6 +40,7 @@ pub mod queue;
 pub mod replay;
 pub mod resume;
 pub mod ring;
+pub mod server;
 pub mod session;
 pub mod snapshots;
 pub mod state;
