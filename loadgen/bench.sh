@@ -1,45 +1,84 @@
 #!/usr/bin/env bash
-# Runs the benchmark scenarios of docs/benchmarks.md, the edge and the floor side by side in one
-# run: the server under test pinned to core 0, nats-server and the load generator to core 1.
+# Runs the benchmark scenarios of docs/benchmarks.md, the edge, the floor and the peers (Pushpin,
+# nats-server's WebSocket listener) side by side in one run: the server under test pinned to
+# core 0; nats-server with JetStream, the load generator (which publishes), and the peers'
+# helpers (adic-peer-bridge, adic-peer-origin) to core 1.
 #
-#   loadgen/bench.sh                 # everything, default durations
-#   SCENARIOS="idle fanout" STEP=10s loadgen/bench.sh
+#   loadgen/bench.sh                 # everything, default durations, three runs
+#   SCENARIOS="idle fanout" STEP=10s RUNS=1 loadgen/bench.sh
+#   SCENARIOS=burst SERVERS="edge pushpin nats-ws" loadgen/bench.sh
 #
 # Reports (one JSON per load run) and a summary go to $OUT (target/bench/<time>/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SCENARIOS=${SCENARIOS:-"idle fanout hold"}
-SERVERS=${SERVERS:-"edge floor"}
+SCENARIOS=${SCENARIOS:-"idle fanout hold burst"}
+SERVERS=${SERVERS:-"edge floor pushpin nats-ws"}
 TRANSPORTS=${TRANSPORTS:-"ws sse"}
+RUNS=${RUNS:-3}
 IDLE_STEPS=${IDLE_STEPS:-"5000 10000 19000"}
 FANOUT_CLIENTS=${FANOUT_CLIENTS:-10000}
 RATES=${RATES:-"10 20 40 80 160 320 640"}
 STEP=${STEP:-30s}
 HOLD_CLIENTS=${HOLD_CLIENTS:-19000}
 HOLD_FOR=${HOLD_FOR:-300s}
+BURST_CLIENTS=${BURST_CLIENTS:-1000}
+BURST_EVENTS=${BURST_EVENTS:-5000}
+BURST_WAIT=${BURST_WAIT:-120s}
 OUT=${OUT:-target/bench/$(date +%Y%m%d-%H%M%S)}
 
-cargo build --release -q -p adic-edge -p adic-loadgen
+# Every server gets the hard open-files limit (the edge and the floor also raise it themselves).
+ulimit -n "$(ulimit -Hn)"
+BUILD=(-p adic-loadgen)
+case " $SERVERS " in *" edge "*) BUILD+=(-p adic-edge) ;; esac
+cargo build --release -q "${BUILD[@]}"
 BIN=target/release
+PEERS=loadgen/peers
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
-PIDS=()
+PIDS=()          # nats-server with JetStream
+SERVER_PID=""    # the server under test, while it runs
+HELPERS=()       # its helpers (bridge, origin), while they run
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}" $SERVER_PID "${HELPERS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
+wait_port() { # port
+  for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "nothing listens on 127.0.0.1:$1" >&2; return 1
+}
+
 NATS_PORT=$((20000 + RANDOM % 20000))
 taskset -c 1 nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$WORK/nats" >"$OUT/nats.log" 2>&1 &
 PIDS+=($!)
 NATS="nats://127.0.0.1:$NATS_PORT"
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && break; sleep 0.1; done
+wait_port "$NATS_PORT"
 
-SERVER_PID=""
-start_server() { # edge|floor
+start_helper() { # name args... — a peer's helper, on the load core
+  local name=$1; shift
+  taskset -c 1 "$BIN/$name" "$@" >>"$OUT/$name.log" 2>&1 &
+  HELPERS+=($!)
+}
+bridges_ready() {
+  local n
+  n=$(grep -c "bridge ready" "$OUT/adic-peer-bridge.log" 2>/dev/null || true)
+  echo "${n:-0}"
+}
+start_bridge() { # args... — returns once the bridge consumes the stream
+  local before
+  before=$(bridges_ready)
+  start_helper adic-peer-bridge --nats-url "$NATS" "$@"
+  for _ in $(seq 200); do
+    [ "$(bridges_ready)" -gt "$before" ] && return 0
+    sleep 0.1
+  done
+  echo "adic-peer-bridge did not start" >&2; return 1
+}
+start_server() { # edge|floor|pushpin|nats-ws
+  HELPERS=()
   case $1 in
     edge)
       taskset -c 0 "$BIN/adic-edge" serve --nats-url "$NATS" --listen 127.0.0.1:9121 \
@@ -51,57 +90,112 @@ start_server() { # edge|floor
         --sse-listen 127.0.0.1:9201 >>"$OUT/floor.log" 2>&1 &
       SERVER_PID=$!
       sleep 1 ;;
+    pushpin)
+      # Pushpin is a process tree (condure, zurl, pushpin-proxy, pushpin-handler): all of it
+      # inherits the core-0 affinity, and the load generator measures the whole tree.
+      rm -rf "$WORK/pushpin" && cp -r "$PEERS/pushpin" "$WORK/pushpin"
+      (cd "$WORK/pushpin" && exec taskset -c 0 pushpin --config "$WORK/pushpin/pushpin.conf") \
+        >>"$OUT/pushpin.log" 2>&1 &
+      SERVER_PID=$!
+      wait_port 9400 && wait_port 5561
+      start_helper adic-peer-origin --listen 127.0.0.1:9301
+      wait_port 9301
+      start_bridge --pushpin-publish http://127.0.0.1:5561/publish/ ;;
+    nats-ws)
+      taskset -c 0 nats-server -c "$PEERS/nats-ws/nats.conf" >>"$OUT/nats-ws.log" 2>&1 &
+      SERVER_PID=$!
+      wait_port 9412 && wait_port 9411
+      start_bridge --nats-ws-url nats://127.0.0.1:9412 ;;
   esac
-  PIDS+=("$SERVER_PID")
 }
-stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
+stop_server() {
+  local tree
+  tree=$(pgrep -P "$SERVER_PID" || true)
+  for pid in "$SERVER_PID" "${HELPERS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "$SERVER_PID" "${HELPERS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Pushpin's runner stops its children; any it left behind are ours to end.
+  for pid in $tree; do
+    case "$(ps -o comm= -p "$pid" 2>/dev/null)" in condure|zurl|pushpin-*) kill "$pid" ;; esac
+  done
+  SERVER_PID=""
+  HELPERS=()
+  # Keep Pushpin's own logs (its scratch folder is replaced at the next start).
+  if [ -d "$WORK/pushpin/log" ]; then
+    for f in "$WORK/pushpin/log"/*.log; do cat "$f" >>"$OUT/pushpin-$(basename "$f")"; done
+    rm -rf "$WORK/pushpin/log"
+  fi
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/9400) 2>/dev/null || break; sleep 0.1; done
+}
+supports() { # server transport: whether that server serves that transport
+  case "$1/$2" in nats-ws/sse) return 1 ;; *) return 0 ;; esac
+}
 address() { # server transport
   case "$1/$2" in
     edge/*) echo 127.0.0.1:9121 ;;
     floor/ws) echo 127.0.0.1:9200 ;;
     floor/sse) echo 127.0.0.1:9201 ;;
+    pushpin/*) echo 127.0.0.1:9400 ;;
+    nats-ws/ws) echo 127.0.0.1:9411 ;;
   esac
+}
+concurrency() { # server: handshakes in flight
+  # Pushpin answers 502 when more than about 100 requests to the origin are in flight (the ZeroMQ
+  # high-water mark between pushpin-proxy and zurl); 32 at a time never failed here.
+  case $1 in pushpin) echo 32 ;; *) echo 256 ;; esac
+}
+client() { # server transport: what the load generator's clients speak
+  case "$1/$2" in nats-ws/ws) echo nats-ws ;; *) echo "$2" ;; esac
 }
 load() { # label server transport args...
   local label=$1 server=$2 transport=$3; shift 3
   taskset -c 1 "$BIN/adic-loadgen" --label "$label" --server "$(address "$server" "$transport")" \
-    --transport "$transport" --nats-url "$NATS" --server-pid "$SERVER_PID" \
+    --transport "$(client "$server" "$transport")" --connect-concurrency "$(concurrency "$server")" \
+    --nats-url "$NATS" --server-pid "$SERVER_PID" \
     --report "$OUT/$label.json" "$@" >/dev/null 2>>"$OUT/loadgen.log"
   python3 - "$OUT/$label.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 lat = r["latency"]
-print(f'{r["label"]:<34} conn {r["connected"]:>6}/{r["connections"]:<6} rss/conn {r["server_kib_per_connection"] or 0:7.2f} KiB  '
+burst = f'  last delivery {r["last_delivery_ms"]:.0f} ms' if r.get("last_delivery_ms") is not None else ""
+print(f'{r["label"]:<38} conn {r["connected"]:>6}/{r["connections"]:<6} rss/conn {r["server_kib_per_connection"] or 0:7.2f} KiB  '
       f'deliv/s {r["deliveries_per_sec"]:>10.0f}  p50 {lat["p50_ms"]:7.2f}  p99 {lat["p99_ms"]:7.2f} ms  '
-      f'lost {r["lost"]} ooo {r["out_of_order"]}  cores {["%.2f" % c for c in r["core_busy"]]}  server {r["server_cpu"]}')
+      f'lost {r["lost"]} ooo {r["out_of_order"]}  cores {["%.2f" % c for c in r["core_busy"]]}  server {r["server_cpu"]}{burst}')
 EOF
 }
 
-for scenario in $SCENARIOS; do
-  for server in $SERVERS; do
-    for transport in $TRANSPORTS; do
-      case $scenario in
-        idle)
-          for n in $IDLE_STEPS; do
+for run in $(seq "$RUNS"); do
+  for scenario in $SCENARIOS; do
+    for server in $SERVERS; do
+      for transport in $TRANSPORTS; do
+        supports "$server" "$transport" || continue
+        case $scenario in
+          idle)
+            for n in $IDLE_STEPS; do
+              start_server "$server"
+              load "idle-$server-$transport-$n-r$run" "$server" "$transport" --connections "$n" --settle 5s
+              stop_server
+            done ;;
+          fanout)
+            for rate in $RATES; do
+              start_server "$server"
+              label="fanout-$server-$transport-$rate-r$run"
+              load "$label" "$server" "$transport" --connections "$FANOUT_CLIENTS" --rate "$rate" --duration "$STEP"
+              stop_server
+              python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["latency"]["p99_ms"] <= 100 and r["lost"] == 0 else 1)' "$OUT/$label.json" || break
+            done ;;
+          hold)
+            [ "$transport" = ws ] || continue
             start_server "$server"
-            load "idle-$server-$transport-$n" "$server" "$transport" --connections "$n" --settle 5s
-            stop_server
-          done ;;
-        fanout)
-          for rate in $RATES; do
+            load "hold-$server-$transport-$HOLD_CLIENTS-r$run" "$server" "$transport" --connections "$HOLD_CLIENTS" \
+              --rate 0.1 --duration "$HOLD_FOR" --drain 5s
+            stop_server ;;
+          burst)
             start_server "$server"
-            label="fanout-$server-$transport-$rate"
-            load "$label" "$server" "$transport" --connections "$FANOUT_CLIENTS" --rate "$rate" --duration "$STEP"
-            stop_server
-            python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["latency"]["p99_ms"] <= 100 and r["lost"] == 0 else 1)' "$OUT/$label.json" || break
-          done ;;
-        hold)
-          [ "$transport" = ws ] || continue
-          start_server "$server"
-          load "hold-$server-$transport-$HOLD_CLIENTS" "$server" "$transport" --connections "$HOLD_CLIENTS" \
-            --rate 0.1 --duration "$HOLD_FOR" --drain 5s
-          stop_server ;;
-      esac
+            load "burst-$server-$transport-$BURST_EVENTS-r$run" "$server" "$transport" --connections "$BURST_CLIENTS" \
+              --burst "$BURST_EVENTS" --drain "$BURST_WAIT"
+            stop_server ;;
+        esac
+      done
     done
   done
 done

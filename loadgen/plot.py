@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Plots a bench.sh output folder: server memory versus idle connections, and latency
-percentiles versus publish rate, edge and floor side by side. Needs matplotlib
-(`pip install matplotlib`). Usage: loadgen/plot.py <folder> <output prefix>"""
+percentiles versus publish rate, every server (edge, floor, peers) side by side; with several
+runs, the median of each step. Needs matplotlib (`pip install matplotlib`).
+Usage: loadgen/plot.py <folder> <output prefix>"""
 
 import json
 import pathlib
+import re
+import statistics
 import sys
 
 import matplotlib
@@ -13,44 +16,64 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+LABEL = re.compile(r"^(idle|fanout|hold|burst)-(.+)-(ws|sse)-([\d.]+)(?:-r(\d+))?$")
+STYLES = {"edge": "-", "floor": "--", "pushpin": ":", "nats-ws": "-."}
+
+
 def reports(folder):
-    return [json.loads(p.read_text()) for p in sorted(pathlib.Path(folder).glob("*.json"))]
+    """[(scenario, server, transport, parameter, report)]"""
+    out = []
+    for p in sorted(pathlib.Path(folder).glob("*.json")):
+        r = json.loads(p.read_text())
+        m = LABEL.match(r["label"])
+        if m:
+            scenario, server, transport, param, _ = m.groups()
+            out.append((scenario, server, transport, float(param), r))
+    return out
+
+
+def medians(points):
+    """[(x, y)] with several y per x -> sorted [(x, median y)]"""
+    by_x = {}
+    for x, y in points:
+        by_x.setdefault(x, []).append(y)
+    return sorted((x, statistics.median(ys)) for x, ys in by_x.items())
 
 
 def memory(runs, out):
     fig, ax = plt.subplots(figsize=(7, 4))
     series = {}
-    for r in runs:
-        if r["label"].startswith("idle-"):
-            _, server, transport, _ = r["label"].split("-")
-            series.setdefault(f"{server} {transport}", []).append((r["connected"], r["server_rss_idle_kib"] / 1024))
+    for scenario, server, transport, n, r in runs:
+        if scenario == "idle":
+            series.setdefault(f"{server} {transport}", []).append((n, r["server_rss_idle_kib"] / 1024))
     for name, points in sorted(series.items()):
-        points.sort()
+        points = medians(points)
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
     ax.set_xlabel("idle connections")
     ax.set_ylabel("server RSS (MiB)")
     ax.set_title("Server memory versus idle connections")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if series:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 
 
 def latency(runs, out):
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    servers = sorted({s for sc, s, *_ in runs if sc == "fanout"}, key=lambda s: list(STYLES).index(s) if s in STYLES else 9)
     for ax, transport in zip(axes, ["ws", "sse"]):
-        for server, style in [("edge", "-"), ("floor", "--")]:
-            points = sorted(
-                (r["deliveries_per_sec"], r["latency"])
-                for r in runs
-                if r["label"].startswith(f"fanout-{server}-{transport}-")
-            )
-            if not points:
+        clients = set()
+        for server in servers:
+            steps = [(rate, r) for sc, s, t, rate, r in runs if sc == "fanout" and s == server and t == transport]
+            if not steps:
                 continue
-            x = [p[0] / 1000 for p in points]
+            clients.update(r["connected"] for _, r in steps)
+            x = [v / 1000 for _, v in medians([(rate, r["deliveries_per_sec"]) for rate, r in steps])]
             for q, color in [("p50_ms", "tab:green"), ("p99_ms", "tab:orange"), ("p999_ms", "tab:red")]:
-                ax.plot(x, [p[1][q] for p in points], style, marker="o", color=color, label=f"{server} {q[:-3]}")
-        ax.set_title(f"{transport}: 10,000 clients")
+                y = [v for _, v in medians([(rate, r["latency"][q]) for rate, r in steps])]
+                ax.plot(x, y, STYLES.get(server, "-"), marker="o", color=color, label=f"{server} {q[:-3]}")
+        ax.set_title(f"{transport}: {max(clients, default=0):,} clients")
         ax.set_xlabel("deliveries per second (thousands)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

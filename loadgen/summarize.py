@@ -1,103 +1,250 @@
 #!/usr/bin/env python3
 """Summarises a bench.sh output folder (one JSON report per load run) as Markdown tables:
 idle memory per connection (slope across steps), fan-out rate steps with the highest sustained
-rate (p99 <= 100 ms, no loss), and the long hold. Standard library only."""
+rate (p99 <= 100 ms, no loss, server core the busier one), the burst, the long hold, and the edge
+against each peer. With several runs (labels ending in -r<run>), each figure is the median of
+the runs with their spread (min-max). Standard library only."""
 
 import json
 import pathlib
+import re
+import statistics
 import sys
+
+LABEL = re.compile(r"^(idle|fanout|hold|burst)-(.+)-(ws|sse)-([\d.]+)(?:-r(\d+))?$")
+ORDER = ["edge", "floor", "pushpin", "nats-ws"]
+P99_LIMIT_MS = 100
 
 
 def load(folder):
-    reports = {}
+    """{(scenario, server, transport, parameter): [report per run]}"""
+    groups = {}
     for path in sorted(pathlib.Path(folder).glob("*.json")):
         r = json.loads(path.read_text())
-        reports[r["label"]] = r
-    return reports
+        m = LABEL.match(r["label"])
+        if not m:
+            continue
+        scenario, server, transport, param, _run = m.groups()
+        groups.setdefault((scenario, server, transport, float(param)), []).append(r)
+    return groups
 
 
-def idle(reports):
-    rows = []
-    groups = {}
-    for r in reports.values():
-        if r["label"].startswith("idle-"):
-            _, server, transport, n = r["label"].split("-")
-            groups.setdefault((server, transport), []).append(r)
-    if not groups:
+def server_key(server):
+    return (ORDER.index(server) if server in ORDER else len(ORDER), server)
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def spread(values, fmt="{:.2f}"):
+    """'median' for one run, 'median (min-max)' for several."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    m = fmt.format(statistics.median(values))
+    if len(values) == 1:
+        return m
+    return f"{m} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def cores(r):
+    c = r["core_busy"] + [0, 0]
+    return c[0], c[1]
+
+
+def server_core_busier(runs):
+    """A result counts only when the server's core (0) was the busy one."""
+    return med([cores(r)[0] for r in runs]) >= med([cores(r)[1] for r in runs])
+
+
+def per_cpu_second(r):
+    secs = r.get("server_cpu_secs")
+    return r["received"] / secs if secs else None
+
+
+def of(groups, scenario):
+    """{(server, transport): {parameter: runs}} for one scenario, servers in ORDER."""
+    out = {}
+    for (s, server, transport, param), runs in groups.items():
+        if s == scenario:
+            out.setdefault((server, transport), {})[param] = runs
+    return dict(sorted(out.items(), key=lambda kv: (server_key(kv[0][0]), kv[0][1])))
+
+
+def idle(groups):
+    series = of(groups, "idle")
+    if not series:
         return
     print("### Idle connections: server memory\n")
-    print("| server | transport | connections | server RSS | KiB/conn (vs. empty) | TCP mem pages | loadgen RSS |")
+    print("| server | transport | connections | server RSS MiB | KiB/conn (vs. empty) | TCP mem pages | loadgen RSS MiB |")
     print("|---|---|---|---|---|---|---|")
-    for (server, transport), runs in sorted(groups.items()):
-        runs.sort(key=lambda r: r["connected"])
-        for r in runs:
-            print(f'| {server} | {transport} | {r["connected"]} | {r["server_rss_idle_kib"] / 1024:.1f} MiB | '
-                  f'{r["server_kib_per_connection"]:.2f} | {r["sockstat_idle"]["tcp_mem_pages"]} | '
-                  f'{(r["loadgen_rss_kib"] or 0) / 1024:.1f} MiB |')
-        if len(runs) >= 2:
-            lo, hi = runs[0], runs[-1]
-            slope = (hi["server_rss_idle_kib"] - lo["server_rss_idle_kib"]) / max(1, hi["connected"] - lo["connected"])
-            rows.append((server, transport, slope))
-    if rows:
+    slopes = []
+    for (server, transport), steps in series.items():
+        for n, runs in sorted(steps.items()):
+            print(f'| {server} | {transport} | {n:g} | {spread([r["server_rss_idle_kib"] / 1024 for r in runs], "{:.1f}")} | '
+                  f'{spread([r["server_kib_per_connection"] for r in runs])} | '
+                  f'{med([r["sockstat_idle"]["tcp_mem_pages"] for r in runs]):g} | '
+                  f'{spread([(r["loadgen_rss_kib"] or 0) / 1024 for r in runs], "{:.1f}")} |')
+        if len(steps) >= 2:
+            lo, hi = min(steps), max(steps)
+            per_run = []
+            for a, b in zip(sorted(steps[lo], key=lambda r: r["label"]), sorted(steps[hi], key=lambda r: r["label"])):
+                per_run.append((b["server_rss_idle_kib"] - a["server_rss_idle_kib"]) / max(1, b["connected"] - a["connected"]))
+            slopes.append((server, transport, per_run))
+    if slopes:
         print("\n| server | transport | KiB per connection (RSS slope) | at 100k | at 1M |")
         print("|---|---|---|---|---|")
-        for server, transport, slope in rows:
-            print(f"| {server} | {transport} | {slope:.2f} | {slope * 100_000 / 1024 / 1024:.2f} GiB | "
-                  f"{slope * 1_000_000 / 1024 / 1024:.1f} GiB |")
+        for server, transport, per_run in slopes:
+            m = statistics.median(per_run)
+            print(f"| {server} | {transport} | {spread(per_run)} | {m * 100_000 / 1024 / 1024:.2f} GiB | "
+                  f"{m * 1_000_000 / 1024 / 1024:.1f} GiB |")
     print()
 
 
-def fanout(reports):
-    groups = {}
-    for r in reports.values():
-        if r["label"].startswith("fanout-"):
-            _, server, transport, rate = r["label"].split("-")
-            groups.setdefault((server, transport), []).append(r)
-    if not groups:
-        return
+def sustained(runs):
+    return all(r["latency"]["p99_ms"] <= P99_LIMIT_MS and r["lost"] == 0 for r in runs)
+
+
+def fanout(groups):
+    series = of(groups, "fanout")
+    if not series:
+        return {}
     print("### Fan-out: rate steps\n")
-    print("| server | transport | clients | events/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | lost | out of order | server core busy | other core busy |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("A step counts only when the server's core was the busier one (otherwise the load side "
+          "limited it); `*` marks steps that do not count.\n")
+    print("| server | transport | clients | events/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | lost | out of order | "
+          "server CPU (cores) | deliveries per server CPU s | server core | other core |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     best = {}
-    for (server, transport), runs in sorted(groups.items()):
-        runs.sort(key=lambda r: r["rate"])
-        for r in runs:
-            lat, cores = r["latency"], r["core_busy"] + [0, 0]
-            print(f'| {server} | {transport} | {r["connected"]} | {r["rate"]:g} | {r["deliveries_per_sec"]:.0f} | '
-                  f'{lat["p50_ms"]:.2f} | {lat["p99_ms"]:.2f} | {lat["p999_ms"]:.2f} | {r["lost"]} | {r["out_of_order"]} | '
-                  f'{cores[0]:.0%} | {cores[1]:.0%} |')
-            if lat["p99_ms"] <= 100 and r["lost"] == 0:
-                best[(server, transport)] = r
-    print("\n| server | transport | highest sustained deliveries/s (p99 <= 100 ms, no loss) | at events/s | server core busy |")
-    print("|---|---|---|---|---|")
-    for (server, transport), r in sorted(best.items()):
-        print(f'| {server} | {transport} | {r["deliveries_per_sec"]:.0f} | {r["rate"]:g} | {r["core_busy"][0]:.0%} |')
-    for transport in sorted({t for _, t in best}):
-        edge, floor = best.get(("edge", transport)), best.get(("floor", transport))
-        if edge and floor and floor["deliveries_per_sec"]:
-            print(f'\n{transport}: edge / floor = {edge["deliveries_per_sec"] / floor["deliveries_per_sec"]:.0%}')
+    for (server, transport), steps in series.items():
+        # A run stops raising the rate after its first failed step: a step that some run did not
+        # reach was not sustained in that run.
+        all_runs = max(len(runs) for runs in steps.values())
+        for rate, runs in sorted(steps.items()):
+            counts = server_core_busier(runs)
+            lat = [r["latency"] for r in runs]
+            print(f'| {server} | {transport} | {med([r["connected"] for r in runs]):g} | {rate:g}{"" if counts else " *"} | '
+                  f'{spread([r["deliveries_per_sec"] for r in runs], "{:.0f}")} | {spread([l["p50_ms"] for l in lat])} | '
+                  f'{spread([l["p99_ms"] for l in lat])} | {spread([l["p999_ms"] for l in lat])} | '
+                  f'{sum(r["lost"] for r in runs)} | {sum(r["out_of_order"] for r in runs)} | '
+                  f'{spread([r["server_cpu"] for r in runs], "{:.3f}")} | {spread([per_cpu_second(r) for r in runs], "{:.0f}")} | '
+                  f'{med([cores(r)[0] for r in runs]):.0%} | {med([cores(r)[1] for r in runs]):.0%} |')
+            if len(runs) == all_runs and sustained(runs) and counts:
+                best[(server, transport)] = (rate, runs)
+    print(f"\n| server | transport | highest sustained deliveries/s (p99 <= {P99_LIMIT_MS} ms, no loss) | at events/s | "
+          "deliveries per server CPU s there | server core busy |")
+    print("|---|---|---|---|---|---|")
+    for (server, transport), (rate, runs) in sorted(best.items(), key=lambda kv: (server_key(kv[0][0]), kv[0][1])):
+        print(f'| {server} | {transport} | {spread([r["deliveries_per_sec"] for r in runs], "{:.0f}")} | {rate:g} | '
+              f'{spread([per_cpu_second(r) for r in runs], "{:.0f}")} | {med([cores(r)[0] for r in runs]):.0%} |')
+    print()
+    return {"series": series, "best": best}
+
+
+def p99_at(steps, rate):
+    runs = steps.get(rate)
+    return med([r["latency"]["p99_ms"] for r in runs]) if runs else None
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}x" if a is not None and b else "-"
+
+
+def num(value, fmt):
+    return fmt.format(value) if value is not None else "-"
+
+
+def versus(fan):
+    """The edge against each other server, per transport."""
+    if not fan:
+        return
+    series, best = fan["series"], fan["best"]
+    rows = []
+    for (server, transport) in series:
+        if server == "edge" or ("edge", transport) not in series:
+            continue
+        edge_best, peer_best = best.get(("edge", transport)), best.get((server, transport))
+        rows.append((transport, server, edge_best, peer_best))
+    if not rows:
+        return
+    print("### The edge against each other server\n")
+    print("Deliveries per server CPU second at each server's highest sustained step; p99 at half the "
+          "lower of the two highest sustained rates (the nearest measured rate at or below it that both ran).\n")
+    print("| transport | other | highest sustained deliveries/s: edge / other | ratio | deliveries per server CPU s: "
+          "edge / other | ratio | at events/s | p99 ms: edge / other | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for transport, server, edge_best, peer_best in rows:
+        e_rate = med([r["deliveries_per_sec"] for r in edge_best[1]]) if edge_best else None
+        p_rate = med([r["deliveries_per_sec"] for r in peer_best[1]]) if peer_best else None
+        e_cpu = med([per_cpu_second(r) for r in edge_best[1]]) if edge_best else None
+        p_cpu = med([per_cpu_second(r) for r in peer_best[1]]) if peer_best else None
+        at, e_p99, p_p99 = None, None, None
+        if edge_best and peer_best:
+            half = min(edge_best[0], peer_best[0]) / 2
+            common = [x for x in series[("edge", transport)] if x in series[(server, transport)] and x <= half]
+            if common:
+                at = max(common)
+                e_p99, p_p99 = p99_at(series[("edge", transport)], at), p99_at(series[(server, transport)], at)
+        print(f'| {transport} | {server} | {num(e_rate, "{:.0f}")} / {num(p_rate, "{:.0f}")} | {ratio(e_rate, p_rate)} | '
+              f'{num(e_cpu, "{:.0f}")} / {num(p_cpu, "{:.0f}")} | {ratio(e_cpu, p_cpu)} | {num(at, "{:g}")} | '
+              f'{num(e_p99, "{:.2f}")} / {num(p_p99, "{:.2f}")} | {ratio(e_p99, p_p99)} |')
     print()
 
 
-def hold(reports):
-    runs = [r for r in reports.values() if r["label"].startswith("hold-")]
-    if not runs:
+def burst(groups):
+    series = of(groups, "burst")
+    if not series:
+        return
+    print("### Burst: events published as fast as possible\n")
+    print("Time from the first event handed to the publisher until the last delivery to any client.\n")
+    print("| server | transport | clients | events | publish ms | last delivery ms | deliveries/s | p99 ms | lost | "
+          "out of order | closes | server core | other core |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    last = {}
+    for (server, transport), steps in series.items():
+        for events, runs in sorted(steps.items()):
+            counts = server_core_busier(runs)
+            last[(server, transport)] = med([r["last_delivery_ms"] for r in runs])
+            print(f'| {server} | {transport} | {med([r["connected"] for r in runs]):g} | {events:g} | '
+                  f'{spread([r["burst_publish_ms"] for r in runs], "{:.0f}")} | '
+                  f'{spread([r["last_delivery_ms"] for r in runs], "{:.0f}")}{"" if counts else " *"} | '
+                  f'{spread([r["deliveries_per_sec"] for r in runs], "{:.0f}")} | '
+                  f'{spread([r["latency"]["p99_ms"] for r in runs])} | {sum(r["lost"] for r in runs)} | '
+                  f'{sum(r["out_of_order"] for r in runs)} | {sum(r["closes"] for r in runs)} | '
+                  f'{med([cores(r)[0] for r in runs]):.0%} | {med([cores(r)[1] for r in runs]):.0%} |')
+    ratios = [(t, s, last[("edge", t)], v) for (s, t), v in last.items() if s != "edge" and ("edge", t) in last]
+    if ratios:
+        print("\n| transport | other | last delivery ms: edge / other | edge time as a share of the other's |")
+        print("|---|---|---|---|")
+        for transport, server, e, p in ratios:
+            print(f'| {transport} | {server} | {num(e, "{:.0f}")} / {num(p, "{:.0f}")} | {ratio(e, p)} |')
+    print("\n`*`: the server's core was not the busier one.\n")
+
+
+def hold(groups):
+    series = of(groups, "hold")
+    if not series:
         return
     print("### Held connections with a broadcast every 10 s\n")
-    print("| server | connections | held for (events published) | received | expected | lost | out of order | closes |")
+    print("| server | connections | events published | received | expected | lost | out of order | closes |")
     print("|---|---|---|---|---|---|---|---|")
-    for r in sorted(runs, key=lambda r: r["label"]):
-        server = r["label"].split("-")[1]
-        print(f'| {server} | {r["connected"]} | {r["published"]} | {r["received"]} | {r["expected"]} | {r["lost"]} | '
-              f'{r["out_of_order"]} | {r["closes"]} |')
+    for (server, _transport), steps in series.items():
+        for _n, runs in sorted(steps.items()):
+            for r in runs:
+                print(f'| {server} | {r["connected"]} | {r["published"]} | {r["received"]} | {r["expected"]} | {r["lost"]} | '
+                      f'{r["out_of_order"]} | {r["closes"]} |')
     print()
 
 
 def main():
-    reports = load(sys.argv[1])
-    idle(reports)
-    fanout(reports)
-    hold(reports)
+    groups = load(sys.argv[1])
+    idle(groups)
+    fan = fanout(groups)
+    versus(fan)
+    burst(groups)
+    hold(groups)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,22 @@
 //! One client connection of the load generator: WebSocket (tokio-tungstenite with small
-//! buffers) or SSE (a plain HTTP/1.1 request and a hand-rolled reader for chunked or
-//! close-delimited bodies), bound to a chosen loopback source address so many connections can
-//! exceed one address's ephemeral ports.
+//! buffers), SSE (a plain HTTP/1.1 request and a hand-rolled reader for chunked or
+//! close-delimited bodies) or the NATS protocol over WebSocket (nats-server's WebSocket
+//! listener, read with [`crate::nats_wire`]), bound to a chosen loopback source address so many
+//! connections can exceed one address's ephemeral ports.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::nats_wire::{Op, Parser};
 use crate::stats::{cursor_seq_after, ConnResult};
 
 /// Where and how to connect.
@@ -21,6 +25,8 @@ pub struct Target {
     pub server: SocketAddr,
     /// Path and query, e.g. `/v1/ws/events?events=tips.update`.
     pub path: String,
+    /// The NATS subject a `nats-ws` connection subscribes to.
+    pub subject: String,
 }
 
 /// Which transport to use.
@@ -29,6 +35,22 @@ pub struct Target {
 pub enum Transport {
     Ws,
     Sse,
+    /// The NATS protocol over WebSocket: `CONNECT`, `SUB`, then `MSG`s whose payloads are the
+    /// edge's WebSocket event payloads.
+    #[value(name = "nats-ws")]
+    #[serde(rename = "nats-ws")]
+    NatsWs,
+}
+
+impl Transport {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Ws => "ws",
+            Transport::Sse => "sse",
+            Transport::NatsWs => "nats-ws",
+        }
+    }
 }
 
 async fn tcp(server: SocketAddr, source: IpAddr) -> std::io::Result<TcpStream> {
@@ -44,19 +66,22 @@ async fn tcp(server: SocketAddr, source: IpAddr) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Runs one connection until `stop` flips; `connected` is signalled once the stream is open.
+/// Runs one connection until `stop` flips; `connected` is signalled once the stream is open;
+/// with `progress`, every event is also counted there and the last one's arrival is kept.
 pub async fn run(
     transport: Transport,
     target: &Target,
     source: IpAddr,
     sample: bool,
+    progress: Option<Arc<AtomicU64>>,
     connected: tokio::sync::mpsc::Sender<bool>,
     mut stop: watch::Receiver<bool>,
 ) -> ConnResult {
-    let mut result = ConnResult::sampling(sample);
+    let mut result = ConnResult::sampling(sample).timed(progress);
     let outcome = match transport {
         Transport::Ws => ws(target, source, &mut result, &connected, &mut stop).await,
         Transport::Sse => sse(target, source, &mut result, &connected, &mut stop).await,
+        Transport::NatsWs => nats_ws(target, source, &mut result, &connected, &mut stop).await,
     };
     if let Err(e) = outcome {
         if !result.connected {
@@ -88,7 +113,7 @@ async fn ws(
             message = ws.next() => match message {
                 Some(Ok(Message::Text(text))) => {
                     let bytes = text.as_bytes();
-                    if bytes.starts_with(br#"{"type":"Event""#) {
+                    if bytes.starts_with(WS_EVENT) {
                         result.event(cursor_seq_after(bytes, br#""id":""#), bytes);
                     }
                 }
@@ -101,6 +126,63 @@ async fn ws(
                 None => return Ok(()),
             },
             _ = stop.changed() => return Ok(()),
+        }
+    }
+}
+
+/// The edge's WebSocket event payloads start like this; the peers carry the same bytes.
+const WS_EVENT: &[u8] = br#"{"type":"Event""#;
+
+/// A NATS client over WebSocket, as a browser using nats.ws would be. Connected once the server
+/// answered the `PING` sent after `SUB`, so the subscription is in place before any publish.
+async fn nats_ws(
+    target: &Target,
+    source: IpAddr,
+    result: &mut ConnResult,
+    connected: &tokio::sync::mpsc::Sender<bool>,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let stream = tcp(target.server, source).await?;
+    let url = format!("ws://{}{}", target.server, target.path);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
+    let hello = format!(
+        "CONNECT {{\"verbose\":false,\"pedantic\":false}}\r\nSUB {} 1\r\nPING\r\n",
+        target.subject
+    );
+    ws.send(Message::binary(hello.into_bytes())).await?;
+    let mut parser = Parser::default();
+    loop {
+        tokio::select! {
+            message = ws.next() => match message {
+                Some(Ok(Message::Binary(bytes))) => parser.push(&bytes),
+                Some(Ok(Message::Text(text))) => parser.push(text.as_bytes()),
+                Some(Ok(Message::Close(frame))) => {
+                    result.close_code = frame.map(|f| u16::from(f.code));
+                    return Ok(());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            _ = stop.changed() => return Ok(()),
+        }
+        while let Some(op) = parser.next_op()? {
+            match op {
+                Op::Msg { payload, .. } if payload.starts_with(WS_EVENT) => {
+                    result.event(cursor_seq_after(&payload, br#""id":""#), &payload);
+                }
+                Op::Ping => ws.send(Message::binary(&b"PONG\r\n"[..])).await?,
+                Op::Pong if !result.connected => {
+                    result.connected = true;
+                    let _ = connected.send(true).await;
+                }
+                Op::Err(e) => anyhow::bail!("nats-server: {e}"),
+                _ => {}
+            }
         }
     }
 }

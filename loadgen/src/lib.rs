@@ -5,12 +5,18 @@
 //!   rate ([`publish`]), and reports deliveries per second, publish→receive latency (HDR
 //!   histogram), loss and order, and the CPU of each core ([`system`]).
 //! - [`floor`]: the least work that delivers the same bytes, as a baseline for every result.
+//! - [`peers`]: what the other servers need to get the same events with the same bytes — a
+//!   bridge from the JetStream stream to Pushpin's control API and to nats-server, and the GRIP
+//!   origin Pushpin asks how to treat each client; [`nats_wire`] reads the NATS protocol for
+//!   the `nats-ws` transport.
 //!
 //! `loadgen/bench.sh` runs the scenarios of docs/benchmarks.md with the server pinned to one core
 //! and everything else to the other.
 
 pub mod conn;
 pub mod floor;
+pub mod nats_wire;
+pub mod peers;
 pub mod publish;
 pub mod run;
 pub mod stats;

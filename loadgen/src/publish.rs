@@ -1,5 +1,6 @@
 //! The benchmark publisher: realistic mixed kinds from the simulated node, each carrying its
-//! publish time (`"sent_ns"` in its data, which edges pass through), at a steady rate.
+//! publish time (`"sent_ns"` in its data, which edges pass through), at a steady rate or as a
+//! burst (as fast as the publisher takes them).
 
 use std::time::{Duration, Instant};
 
@@ -54,13 +55,9 @@ pub fn stamp(json: &str) -> String {
     }
 }
 
-/// Publishes `rate` events per second for `duration`; returns how many were acked.
-pub async fn publish(
-    nats: &NatsArgs,
-    stream: StreamSettings,
-    rate: f64,
-    duration: Duration,
-) -> anyhow::Result<u64> {
+/// A connected publisher whose first event (without a publish time) is stored: it waited for
+/// the connection and the stream, which would otherwise count as the first events' latency.
+async fn warmed_up(nats: &NatsArgs, stream: StreamSettings) -> anyhow::Result<Publisher> {
     let publisher = Publisher::connect(
         nats,
         PublisherConfig {
@@ -69,12 +66,54 @@ pub async fn publish(
         },
     )
     .await?;
-    let pool = event_pool(4096);
-    // One event without a publish time first: it waits for the connection and the stream, which
-    // would otherwise count as the first events' latency.
-    let (kind, json) = &pool[0];
+    let (kind, json) = &event_pool(1)[0];
     publisher.publish_json(*kind, json.clone().into())?;
     publisher.flush().await;
+    Ok(publisher)
+}
+
+/// Everything acked, or an error when the publisher had to drop events.
+fn acked(publisher: &Publisher) -> anyhow::Result<u64> {
+    let stats = publisher.stats();
+    anyhow::ensure!(
+        stats.dropped_full == 0,
+        "the publisher dropped {} events",
+        stats.dropped_full
+    );
+    Ok(stats.acked)
+}
+
+/// Publishes `count` events as fast as the publisher takes them. `mark` runs right before the
+/// first one (to take readings that start with the burst). Returns how many were acked (the
+/// warm-up event included), when the first of the burst was handed over, and `mark`'s readings.
+pub async fn burst<T>(
+    nats: &NatsArgs,
+    stream: StreamSettings,
+    count: usize,
+    mark: impl FnOnce() -> T,
+) -> anyhow::Result<(u64, Instant, T)> {
+    let pool = event_pool(4096);
+    let publisher = warmed_up(nats, stream).await?;
+    let marked = mark();
+    let start = Instant::now();
+    for i in 0..count {
+        let (kind, json) = &pool[i % pool.len()];
+        publisher.publish_json(*kind, stamp(json).into())?;
+    }
+    publisher.flush().await;
+    Ok((acked(&publisher)?, start, marked))
+}
+
+/// Publishes `rate` events per second for `duration`; returns how many were acked (the warm-up
+/// event included).
+pub async fn publish(
+    nats: &NatsArgs,
+    stream: StreamSettings,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<u64> {
+    let pool = event_pool(4096);
+    let publisher = warmed_up(nats, stream).await?;
     let start = Instant::now();
     let mut sent: u64 = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(1));
@@ -90,13 +129,7 @@ pub async fn publish(
         }
     }
     publisher.flush().await;
-    let stats = publisher.stats();
-    anyhow::ensure!(
-        stats.dropped_full == 0,
-        "the publisher dropped {} events",
-        stats.dropped_full
-    );
-    Ok(stats.acked)
+    acked(&publisher)
 }
 
 #[cfg(test)]

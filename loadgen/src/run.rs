@@ -1,9 +1,13 @@
 //! One load run: open N connections (ramped, spread over several loopback source addresses),
-//! measure the server's memory with them idle, optionally publish at a rate and measure
-//! deliveries, latency, loss and order, then write a JSON report.
+//! measure the server's memory with them idle, optionally publish (at a rate, or a burst as fast
+//! as possible) and measure deliveries, latency, loss and order, then write a JSON report.
+//!
+//! The server's memory and CPU are those of the process given by `--server-pid` and all its
+//! descendants, so a server made of several processes (Pushpin) is measured whole.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,9 +30,13 @@ pub struct RunArgs {
     /// Server address (host:port).
     #[arg(long)]
     pub server: SocketAddr,
-    /// Path and query to connect to; default by transport (`/v1/ws/events`, `/v1/sse/events`).
+    /// Path and query to connect to; default by transport (`/v1/ws/events`, `/v1/sse/events`,
+    /// `/` for nats-ws).
     #[arg(long)]
     pub path: Option<String>,
+    /// The subject `nats-ws` connections subscribe to.
+    #[arg(long, default_value = crate::peers::NATS_WS_SUBJECT)]
+    pub nats_ws_subject: String,
     #[arg(long, default_value_t = 1000)]
     pub connections: usize,
     /// Loopback source addresses to spread connections over (127.0.0.1 …).
@@ -49,7 +57,11 @@ pub struct RunArgs {
     /// How long to publish.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
-    /// How long to wait for deliveries after the last publish.
+    /// Instead of a rate: publish this many events as fast as possible, then wait until every
+    /// connection has them all (at most `--drain`) and report the time to the last delivery.
+    #[arg(long, conflicts_with = "rate")]
+    pub burst: Option<usize>,
+    /// How long to wait for deliveries after the last publish (for a burst: at most this long).
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     pub drain: Duration,
     #[command(flatten)]
@@ -101,8 +113,17 @@ pub struct Report {
     pub latency: Latency,
     /// Busy share of each core while publishing.
     pub core_busy: Vec<f64>,
-    /// Server CPU while publishing, in cores.
+    /// Server CPU while publishing (and draining), in cores.
     pub server_cpu: Option<f64>,
+    /// The same as CPU seconds: deliveries per server CPU second = received / this.
+    pub server_cpu_secs: Option<f64>,
+    /// Events in the burst (0: not a burst run).
+    pub burst_events: u64,
+    /// From the first event of the burst handed to the publisher until all were acked by NATS.
+    pub burst_publish_ms: Option<f64>,
+    /// From the first event of the burst handed to the publisher until the last delivery to any
+    /// connection.
+    pub last_delivery_ms: Option<f64>,
     pub closes: u64,
     pub errors: Vec<String>,
 }
@@ -112,19 +133,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     let path = args.path.clone().unwrap_or_else(|| match args.transport {
         Transport::Ws => "/v1/ws/events".into(),
         Transport::Sse => "/v1/sse/events".into(),
+        Transport::NatsWs => "/".into(),
     });
     let target = Arc::new(Target {
         server: args.server,
         path,
+        subject: args.nats_ws_subject.clone(),
     });
     let mut report = Report {
         label: args.label.clone(),
-        transport: format!("{:?}", args.transport).to_lowercase(),
+        transport: args.transport.name().to_owned(),
         connections: args.connections,
         rate: args.rate,
         ..Report::default()
     };
-    report.server_rss_before_kib = args.server_pid.and_then(system::rss_kib);
+    report.server_rss_before_kib = args.server_pid.and_then(system::tree_rss_kib);
+    // A burst waits for every delivery and times the last one.
+    let progress = args.burst.map(|_| Arc::new(AtomicU64::new(0)));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (connected_tx, mut connected_rx) = mpsc::channel(1024);
@@ -139,8 +164,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
             1 + (i % usize::from(args.sources.max(1))) as u8,
         ));
         let (target, gate, stop) = (Arc::clone(&target), Arc::clone(&gate), stop_rx.clone());
-        let (connected, transport, sample) =
-            (connected_tx.clone(), args.transport, i < args.sample);
+        let (connected, transport, sample, progress) = (
+            connected_tx.clone(),
+            args.transport,
+            i < args.sample,
+            progress.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.expect("gate open");
             let (tx, mut rx) = mpsc::channel(1);
@@ -150,7 +179,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
                 drop(permit);
                 let _ = forward.send(ok).await;
             });
-            conn::run(transport, &target, source, sample, tx, stop).await
+            conn::run(transport, &target, source, sample, progress, tx, stop).await
         }));
     }
     drop(connected_tx);
@@ -167,7 +196,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     report.connects_per_sec = ok as f64 / started.elapsed().as_secs_f64();
 
     tokio::time::sleep(args.settle).await;
-    report.server_rss_idle_kib = args.server_pid.and_then(system::rss_kib);
+    report.server_rss_idle_kib = args.server_pid.and_then(system::tree_rss_kib);
     report.sockstat_idle = system::sockstat();
     if let (Some(before), Some(idle)) = (report.server_rss_before_kib, report.server_rss_idle_kib) {
         report.server_kib_per_connection =
@@ -175,9 +204,48 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     }
 
     let mut publish_secs = 0.0;
-    if args.rate > 0.0 {
+    let mut burst_start = None;
+    if let (Some(count), Some(progress)) = (args.burst, &progress) {
+        let (nats, stream, server_pid) = (args.nats.clone(), args.stream.clone(), args.server_pid);
+        // CPU readings start with the burst, not with the publisher's connection and warm-up.
+        let mark = move || {
+            (
+                system::core_ticks(),
+                server_pid.and_then(system::tree_cpu_ticks),
+            )
+        };
+        let publisher = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(publish::burst(&nats, stream, count, mark))
+        });
+        let (published, start, (cores_before, server_before)) =
+            tokio::task::spawn_blocking(move || publisher.join())
+                .await?
+                .map_err(|_| anyhow::anyhow!("the publisher thread panicked"))??;
+        report.burst_events = count as u64;
+        report.published = published;
+        report.burst_publish_ms = Some(start.elapsed().as_secs_f64() * 1000.0);
+        burst_start = Some(start);
+        let everything = published * ok as u64;
+        let deadline = Instant::now() + args.drain;
+        while progress.load(Ordering::Relaxed) < everything && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        report.core_busy = system::core_busy(&cores_before, &system::core_ticks());
+        if let (Some(b), Some(a)) = (
+            server_before,
+            args.server_pid.and_then(system::tree_cpu_ticks),
+        ) {
+            let secs = a.saturating_sub(b) as f64 / 100.0;
+            report.server_cpu = Some(secs / elapsed);
+            report.server_cpu_secs = Some(secs);
+        }
+    } else if args.rate > 0.0 {
         let cores_before = system::core_ticks();
-        let server_before = args.server_pid.and_then(system::cpu_ticks);
+        let server_before = args.server_pid.and_then(system::tree_cpu_ticks);
         let began = Instant::now();
         // The publisher runs on a thread and runtime of its own: on the connections' runtime it
         // would be delayed behind their work, and that delay would count as latency.
@@ -200,16 +268,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         tokio::time::sleep(args.drain).await;
         let elapsed = began.elapsed().as_secs_f64();
         report.core_busy = system::core_busy(&cores_before, &system::core_ticks());
-        if let (Some(b), Some(a)) = (server_before, args.server_pid.and_then(system::cpu_ticks)) {
-            report.server_cpu = Some((a - b) as f64 / 100.0 / elapsed);
+        if let (Some(b), Some(a)) = (
+            server_before,
+            args.server_pid.and_then(system::tree_cpu_ticks),
+        ) {
+            let secs = a.saturating_sub(b) as f64 / 100.0;
+            report.server_cpu = Some(secs / elapsed);
+            report.server_cpu_secs = Some(secs);
         }
     }
 
     let _ = stop_tx.send(true);
     report.loadgen_rss_kib = system::rss_kib(std::process::id());
     let mut latency = new_histogram();
+    let mut last_at: Option<Instant> = None;
     for task in tasks {
         let result: ConnResult = task.await?;
+        last_at = last_at.max(result.last_at);
         report.received += result.received;
         report.out_of_order += result.out_of_order;
         report.closes += u64::from(result.close_code.is_some());
@@ -226,6 +301,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     report.lost = report.expected.saturating_sub(report.received);
     if publish_secs > 0.0 {
         report.deliveries_per_sec = report.received as f64 / publish_secs;
+    }
+    if let (Some(start), Some(last)) = (burst_start, last_at) {
+        let secs = last.saturating_duration_since(start).as_secs_f64();
+        report.last_delivery_ms = Some(secs * 1000.0);
+        if secs > 0.0 {
+            report.deliveries_per_sec = report.received as f64 / secs;
+        }
     }
     let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
     report.latency = Latency {

@@ -5,7 +5,9 @@
 //! connections that sample latency, the publish time the benchmark publisher put into each event
 //! (`"sent_ns":<unix ns>`), by scanning bytes.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 
@@ -27,6 +29,10 @@ pub struct ConnResult {
     pub error: Option<String>,
     /// A close code the server sent.
     pub close_code: Option<u16>,
+    /// When the last event arrived; kept only when a run times its last delivery (burst).
+    pub last_at: Option<Instant>,
+    /// Events received by every connection of the run, when the run waits for all of them.
+    pub progress: Option<Arc<AtomicU64>>,
 }
 
 impl ConnResult {
@@ -37,9 +43,19 @@ impl ConnResult {
         }
     }
 
+    /// Also notes when the last event arrived and counts every event into `progress`.
+    pub fn timed(mut self, progress: Option<Arc<AtomicU64>>) -> ConnResult {
+        self.progress = progress;
+        self
+    }
+
     /// Accounts one event with its cursor sequence and the frame bytes.
     pub fn event(&mut self, seq: Option<u64>, frame: &[u8]) {
         self.received += 1;
+        if let Some(progress) = &self.progress {
+            progress.fetch_add(1, Ordering::Relaxed);
+            self.last_at = Some(Instant::now());
+        }
         if let Some(seq) = seq {
             if self.last_seq.is_some_and(|last| seq <= last) {
                 self.out_of_order += 1;

@@ -1,4 +1,5 @@
-//! Readings from /proc: a process's memory and CPU time, each core's busy time, sockets.
+//! Readings from /proc: a process's memory and CPU time (alone or with its descendants, for a
+//! server made of several processes such as Pushpin), each core's busy time, sockets.
 
 use serde::Serialize;
 
@@ -16,6 +17,52 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The parent of a process.
+fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A process and all its descendants (`root` first); empty when `root` is gone.
+pub fn process_tree(root: u32) -> Vec<u32> {
+    if !std::path::Path::new(&format!("/proc/{root}")).exists() {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![root];
+    };
+    let parents: Vec<(u32, u32)> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, parent(pid)?)))
+        .collect();
+    let mut tree = vec![root];
+    let mut at = 0;
+    while at < tree.len() {
+        let pid = tree[at];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, parent)| *parent == pid)
+                .map(|(child, _)| *child),
+        );
+        at += 1;
+    }
+    tree
+}
+
+/// Resident memory of a process and its descendants, in KiB.
+pub fn tree_rss_kib(root: u32) -> Option<u64> {
+    let tree = process_tree(root);
+    (!tree.is_empty()).then(|| tree.into_iter().filter_map(rss_kib).sum())
+}
+
+/// CPU time of a process and its descendants, in clock ticks.
+pub fn tree_cpu_ticks(root: u32) -> Option<u64> {
+    let tree = process_tree(root);
+    (!tree.is_empty()).then(|| tree.into_iter().filter_map(cpu_ticks).sum())
 }
 
 /// (busy, total) ticks of every core, in core order.
@@ -88,5 +135,19 @@ mod tests {
         assert!(rss_kib(pid).unwrap() > 0);
         assert!(cpu_ticks(pid).is_some());
         assert!(!core_ticks().is_empty());
+    }
+
+    #[test]
+    fn finds_child_processes() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let tree = process_tree(std::process::id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(tree[0], std::process::id());
+        assert!(tree.contains(&child.id()), "{tree:?}");
+        assert!(process_tree(u32::MAX).is_empty());
     }
 }
