@@ -7,6 +7,7 @@
 #   loadgen/bench.sh                 # everything, default durations, three runs
 #   SCENARIOS="idle fanout" STEP=10s RUNS=1 loadgen/bench.sh
 #   SCENARIOS=burst SERVERS="edge pushpin nats-ws" loadgen/bench.sh
+#   SCENARIOS="storm storm-old" SERVERS=edge RUNS=1 loadgen/bench.sh   # reconnect storms (edge, ws)
 #
 # Reports (one JSON per load run) and a summary go to $OUT (target/bench/<time>/).
 set -euo pipefail
@@ -25,6 +26,16 @@ HOLD_FOR=${HOLD_FOR:-300s}
 BURST_CLIENTS=${BURST_CLIENTS:-1000}
 BURST_EVENTS=${BURST_EVENTS:-5000}
 BURST_WAIT=${BURST_WAIT:-120s}
+# Reconnect storms (the edge only, WebSocket): every client resumes at once with ?since=<cursor>.
+STORM_CLIENTS=${STORM_CLIENTS:-10000}
+STORM_BACK=${STORM_BACK:-100}          # cursor this many events back from the newest (in the ring)
+STORM_PREFILL=${STORM_PREFILL:-1000}   # events published before the storm
+STORM_OLD_CLIENTS=${STORM_OLD_CLIENTS:-1000}
+STORM_OLD_RING=${STORM_OLD_RING:-1000} # the edge's --ring-events for storm-old
+STORM_OLD_BACK=${STORM_OLD_BACK:-4000} # older than that ring: replayed from JetStream
+STORM_OLD_PREFILL=${STORM_OLD_PREFILL:-5000}
+STORM_RATE=${STORM_RATE:-10}           # events/s published during a storm
+STORM_WAIT=${STORM_WAIT:-60s}          # at most this long for everyone to catch up
 OUT=${OUT:-target/bench/$(date +%Y%m%d-%H%M%S)}
 
 # Every server gets the hard open-files limit (the edge and the floor also raise it themselves).
@@ -77,12 +88,12 @@ start_bridge() { # args... — returns once the bridge consumes the stream
   done
   echo "adic-peer-bridge did not start" >&2; return 1
 }
-start_server() { # edge|floor|pushpin|nats-ws
+start_server() { # edge|floor|pushpin|nats-ws [edge args...]
   HELPERS=()
   case $1 in
     edge)
       taskset -c 0 "$BIN/adic-edge" serve --nats-url "$NATS" --listen 127.0.0.1:9121 \
-        --no-dashboard >>"$OUT/edge.log" 2>&1 &
+        --no-dashboard "${@:2}" >>"$OUT/edge.log" 2>&1 &
       SERVER_PID=$!
       for _ in $(seq 200); do curl -sf http://127.0.0.1:9121/readyz >/dev/null && break; sleep 0.1; done ;;
     floor)
@@ -157,6 +168,9 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 lat = r["latency"]
 burst = f'  last delivery {r["last_delivery_ms"]:.0f} ms' if r.get("last_delivery_ms") is not None else ""
+if r.get("storm_back") is not None:
+    burst = (f'  storm back {r["storm_back"]} caught up {r["caught_up"]} in {r["caught_up_ms"] or 0:.0f} ms '
+             f'max consumers {r["max_consumers"]} closes {r["closes"]}')
 print(f'{r["label"]:<38} conn {r["connected"]:>6}/{r["connections"]:<6} rss/conn {r["server_kib_per_connection"] or 0:7.2f} KiB  '
       f'deliv/s {r["deliveries_per_sec"]:>10.0f}  p50 {lat["p50_ms"]:7.2f}  p99 {lat["p99_ms"]:7.2f} ms  '
       f'lost {r["lost"]} ooo {r["out_of_order"]}  cores {["%.2f" % c for c in r["core_busy"]]}  server {r["server_cpu"]}{burst}')
@@ -188,6 +202,19 @@ for run in $(seq "$RUNS"); do
             start_server "$server"
             load "hold-$server-$transport-$HOLD_CLIENTS-r$run" "$server" "$transport" --connections "$HOLD_CLIENTS" \
               --rate 0.1 --duration "$HOLD_FOR" --drain 5s
+            stop_server ;;
+          storm|storm-old)
+            # The edge resuming many clients at once; the others do not resume by cursor.
+            [ "$server" = edge ] && [ "$transport" = ws ] || continue
+            if [ "$scenario" = storm ]; then
+              clients=$STORM_CLIENTS back=$STORM_BACK prefill=$STORM_PREFILL edge_args=()
+            else
+              clients=$STORM_OLD_CLIENTS back=$STORM_OLD_BACK prefill=$STORM_OLD_PREFILL
+              edge_args=(--ring-events "$STORM_OLD_RING")
+            fi
+            start_server "$server" "${edge_args[@]}"
+            load "$scenario-$server-$transport-$clients-r$run" "$server" "$transport" --connections "$clients" \
+              --storm-back "$back" --storm-prefill "$prefill" --rate "$STORM_RATE" --drain "$STORM_WAIT"
             stop_server ;;
           burst)
             start_server "$server"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Summarises a bench.sh output folder (one JSON report per load run) as Markdown tables:
 idle memory per connection (slope across steps), fan-out rate steps with the highest sustained
-rate (p99 <= 100 ms, no loss, server core the busier one), the burst, the long hold, and the edge
-against each peer. With several runs (labels ending in -r<run>), each figure is the median of
+rate (p99 <= 100 ms, no loss, server core the busier one), the burst, the long hold, reconnect
+storms, and the edge against each peer. With several runs (labels ending in -r<run>), each figure is the median of
 the runs with their spread (min-max). Standard library only."""
 
 import json
@@ -11,7 +11,7 @@ import re
 import statistics
 import sys
 
-LABEL = re.compile(r"^(idle|fanout|hold|burst)-(.+)-(ws|sse)-([\d.]+)(?:-r(\d+))?$")
+LABEL = re.compile(r"^(idle|fanout|hold|burst|storm-old|storm)-(.+)-(ws|sse)-([\d.]+)(?:-r(\d+))?$")
 ORDER = ["edge", "floor", "pushpin", "nats-ws"]
 P99_LIMIT_MS = 100
 
@@ -238,6 +238,27 @@ def hold(groups):
     print()
 
 
+def storm(groups):
+    rows = [(s, k, v) for s in ("storm", "storm-old") for k, v in of(groups, s).items()]
+    if not rows:
+        return
+    print("### Reconnect storms: every client resumes at once by cursor\n")
+    print("Time from the start of the storm until every client had every event up to the stream's newest "
+          "at the start; JetStream consumers on the stream sampled every 100 ms.\n")
+    print("| scenario | server | clients | connected | cursor back | caught up | caught up ms | max consumers | "
+          "lost | duplicates/out of order | closes | server core | other core |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for scenario, (server, _transport), steps in rows:
+        for n, runs in sorted(steps.items()):
+            print(f'| {scenario} | {server} | {n:g} | {med([r["connected"] for r in runs]):g} | '
+                  f'{med([r["storm_back"] for r in runs]):g} | {med([r["caught_up"] for r in runs]):g} | '
+                  f'{spread([r["caught_up_ms"] for r in runs], "{:.0f}")} | '
+                  f'{max((r["max_consumers"] or 0) for r in runs)} | {sum(r["lost"] for r in runs)} | '
+                  f'{sum(r["out_of_order"] for r in runs)} | {sum(r["closes"] for r in runs)} | '
+                  f'{med([cores(r)[0] for r in runs]):.0%} | {med([cores(r)[1] for r in runs]):.0%} |')
+    print()
+
+
 def main():
     groups = load(sys.argv[1])
     idle(groups)
@@ -245,6 +266,7 @@ def main():
     versus(fan)
     burst(groups)
     hold(groups)
+    storm(groups)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::nats_wire::{Op, Parser};
-use crate::stats::{cursor_seq_after, ConnResult};
+use crate::stats::{cursor_seq_after, CatchUp, ConnResult};
 
 /// Where and how to connect.
 #[derive(Clone, Debug)]
@@ -67,17 +67,21 @@ async fn tcp(server: SocketAddr, source: IpAddr) -> std::io::Result<TcpStream> {
 }
 
 /// Runs one connection until `stop` flips; `connected` is signalled once the stream is open;
-/// with `progress`, every event is also counted there and the last one's arrival is kept.
+/// with `progress`, every event is also counted there and the last one's arrival is kept; with
+/// `catch_up`, the connection notes when it has every event up to the target.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     transport: Transport,
     target: &Target,
     source: IpAddr,
     sample: bool,
     progress: Option<Arc<AtomicU64>>,
+    catch_up: Option<Arc<CatchUp>>,
     connected: tokio::sync::mpsc::Sender<bool>,
     mut stop: watch::Receiver<bool>,
 ) -> ConnResult {
     let mut result = ConnResult::sampling(sample).timed(progress);
+    result.catch_up = catch_up;
     let outcome = match transport {
         Transport::Ws => ws(target, source, &mut result, &connected, &mut stop).await,
         Transport::Sse => sse(target, source, &mut result, &connected, &mut stop).await,

@@ -2,6 +2,7 @@
 //! publish time (`"sent_ns"` in its data, which edges pass through), at a steady rate or as a
 //! burst (as fast as the publisher takes them).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use adic_protocol::Kind;
@@ -112,13 +113,25 @@ pub async fn publish(
     rate: f64,
     duration: Duration,
 ) -> anyhow::Result<u64> {
+    publish_until(nats, stream, rate, duration, &AtomicBool::new(false)).await
+}
+
+/// Publishes `rate` events per second for `duration` or until `stop` is set; returns how many
+/// were acked (the warm-up event included).
+pub async fn publish_until(
+    nats: &NatsArgs,
+    stream: StreamSettings,
+    rate: f64,
+    duration: Duration,
+    stop: &AtomicBool,
+) -> anyhow::Result<u64> {
     let pool = event_pool(4096);
     let publisher = warmed_up(nats, stream).await?;
     let start = Instant::now();
     let mut sent: u64 = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    while start.elapsed() < duration {
+    while start.elapsed() < duration && !stop.load(Ordering::Relaxed) {
         tick.tick().await;
         // The first event goes out at once, then one every 1/rate seconds.
         let due = (start.elapsed().as_secs_f64() * rate) as u64 + 1;

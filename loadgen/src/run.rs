@@ -7,16 +7,17 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use adic_protocol::{Cursor, Epoch};
 use adic_publisher::{NatsArgs, StreamSettings};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::conn::{self, Target, Transport};
-use crate::stats::{new_histogram, ConnResult};
+use crate::stats::{new_histogram, CatchUp, ConnResult};
 use crate::{publish, system};
 
 /// Settings of a run.
@@ -61,6 +62,15 @@ pub struct RunArgs {
     /// connection has them all (at most `--drain`) and report the time to the last delivery.
     #[arg(long, conflicts_with = "rate")]
     pub burst: Option<usize>,
+    /// Reconnect storm: first publish `--storm-prefill` events, then open every connection at
+    /// once with `?since=<cursor>` this many events back from the stream's newest, while
+    /// publishing `--rate` events per second; report the time until every connection has every
+    /// event up to that newest (at most `--drain`) and the most JetStream consumers seen.
+    #[arg(long, conflicts_with = "burst")]
+    pub storm_back: Option<u64>,
+    /// Events published (as fast as possible) before a storm.
+    #[arg(long, default_value_t = 1000)]
+    pub storm_prefill: usize,
     /// How long to wait for deliveries after the last publish (for a burst: at most this long).
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     pub drain: Duration,
@@ -125,16 +135,75 @@ pub struct Report {
     /// connection.
     pub last_delivery_ms: Option<f64>,
     pub closes: u64,
+    /// Reconnect storm: how far back the cursors were (None: not a storm run).
+    pub storm_back: Option<u64>,
+    /// The cursor every connection resumed from.
+    pub storm_cursor: Option<String>,
+    /// The stream's newest sequence at the start of the storm: what everyone must reach.
+    pub storm_target_seq: Option<u64>,
+    /// Connections that reached the target.
+    pub caught_up: u64,
+    /// From the start of the storm until the last connection reached the target.
+    pub caught_up_ms: Option<f64>,
+    /// Most consumers on the stream in samples every 100 ms during the storm.
+    pub max_consumers: Option<usize>,
+    pub consumer_samples: u64,
     pub errors: Vec<String>,
+}
+
+/// `path` with `since=<cursor>` added to its query.
+pub fn with_since(path: &str, cursor: &str) -> String {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{separator}since={cursor}")
+}
+
+/// A storm about to start: the cursor, what to catch up on, and the stream to watch.
+struct Storm {
+    cursor: String,
+    catch_up: Arc<CatchUp>,
+    stream: async_nats::jetstream::stream::Stream,
+}
+
+/// Publishes the prefill, then reads the stream's newest sequence and epoch.
+async fn prepare_storm(args: &RunArgs, back: u64) -> anyhow::Result<Storm> {
+    if args.storm_prefill > 0 {
+        publish::burst(&args.nats, args.stream.clone(), args.storm_prefill, || ()).await?;
+    }
+    let client = args.nats.connect("adic-loadgen-storm").await?;
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream(&args.stream.name).await?;
+    let info = stream.info().await?;
+    let (target, created) = (info.state.last_sequence, info.created);
+    anyhow::ensure!(
+        target > back,
+        "the stream holds {target} events, not more than --storm-back {back}"
+    );
+    let epoch = Epoch::derive(&args.stream.name, created.unix_timestamp_nanos());
+    let after = target - back;
+    Ok(Storm {
+        cursor: Cursor::new(epoch, after).to_string(),
+        catch_up: Arc::new(CatchUp::new(after, target)),
+        stream,
+    })
 }
 
 /// Runs the load and returns the report (also written to `--report`).
 pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
-    let path = args.path.clone().unwrap_or_else(|| match args.transport {
+    let mut path = args.path.clone().unwrap_or_else(|| match args.transport {
         Transport::Ws => "/v1/ws/events".into(),
         Transport::Sse => "/v1/sse/events".into(),
         Transport::NatsWs => "/".into(),
     });
+    let storm = match args.storm_back {
+        Some(back) => {
+            let storm = prepare_storm(&args, back).await?;
+            path = with_since(&path, &storm.cursor);
+            // The edge's live feed takes the prefill into its ring.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Some(storm)
+        }
+        None => None,
+    };
     let target = Arc::new(Target {
         server: args.server,
         path,
@@ -150,6 +219,51 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     report.server_rss_before_kib = args.server_pid.and_then(system::tree_rss_kib);
     // A burst waits for every delivery and times the last one.
     let progress = args.burst.map(|_| Arc::new(AtomicU64::new(0)));
+    let catch_up = storm.as_ref().map(|s| Arc::clone(&s.catch_up));
+    report.storm_back = args.storm_back;
+    report.storm_cursor = storm.as_ref().map(|s| s.cursor.clone());
+    report.storm_target_seq = catch_up.as_ref().map(|c| c.target);
+
+    // A storm publishes and watches the stream's consumers from its start.
+    let publishing = Arc::new(AtomicBool::new(false));
+    let mut storm_publisher = None;
+    let mut consumer_watch = None;
+    let storm_marks = storm.map(|storm| {
+        let marks = (
+            system::core_ticks(),
+            args.server_pid.and_then(system::tree_cpu_ticks),
+        );
+        if args.rate > 0.0 {
+            let (nats, stream, rate, most) = (
+                args.nats.clone(),
+                args.stream.clone(),
+                args.rate,
+                args.drain + Duration::from_secs(120),
+            );
+            let stop = Arc::clone(&publishing);
+            storm_publisher = Some(std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(publish::publish_until(&nats, stream, rate, most, &stop))
+            }));
+        }
+        let stop = Arc::clone(&publishing);
+        let mut stream = storm.stream;
+        consumer_watch = Some(tokio::spawn(async move {
+            let (mut most, mut samples) = (0usize, 0u64);
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                if let Ok(info) = stream.info().await {
+                    most = most.max(info.state.consumer_count);
+                    samples += 1;
+                }
+            }
+            (most, samples)
+        }));
+        marks
+    });
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (connected_tx, mut connected_rx) = mpsc::channel(1024);
@@ -164,11 +278,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
             1 + (i % usize::from(args.sources.max(1))) as u8,
         ));
         let (target, gate, stop) = (Arc::clone(&target), Arc::clone(&gate), stop_rx.clone());
-        let (connected, transport, sample, progress) = (
+        let (connected, transport, sample, progress, catch_up) = (
             connected_tx.clone(),
             args.transport,
             i < args.sample,
             progress.clone(),
+            catch_up.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.expect("gate open");
@@ -179,7 +294,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
                 drop(permit);
                 let _ = forward.send(ok).await;
             });
-            conn::run(transport, &target, source, sample, progress, tx, stop).await
+            conn::run(
+                transport, &target, source, sample, progress, catch_up, tx, stop,
+            )
+            .await
         }));
     }
     drop(connected_tx);
@@ -195,7 +313,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     report.connect_failed = failed;
     report.connects_per_sec = ok as f64 / started.elapsed().as_secs_f64();
 
-    tokio::time::sleep(args.settle).await;
+    if storm_marks.is_none() {
+        tokio::time::sleep(args.settle).await;
+    }
     report.server_rss_idle_kib = args.server_pid.and_then(system::tree_rss_kib);
     report.sockstat_idle = system::sockstat();
     if let (Some(before), Some(idle)) = (report.server_rss_before_kib, report.server_rss_idle_kib) {
@@ -205,7 +325,33 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
 
     let mut publish_secs = 0.0;
     let mut burst_start = None;
-    if let (Some(count), Some(progress)) = (args.burst, &progress) {
+    if let (Some((cores_before, server_before)), Some(catch_up)) = (storm_marks, &catch_up) {
+        let deadline = started + args.drain;
+        while catch_up.reached.load(Ordering::Relaxed) < ok as u64 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        report.core_busy = system::core_busy(&cores_before, &system::core_ticks());
+        if let (Some(b), Some(a)) = (
+            server_before,
+            args.server_pid.and_then(system::tree_cpu_ticks),
+        ) {
+            let secs = a.saturating_sub(b) as f64 / 100.0;
+            report.server_cpu = Some(secs / elapsed);
+            report.server_cpu_secs = Some(secs);
+        }
+        publishing.store(true, Ordering::Relaxed);
+        if let Some(publisher) = storm_publisher.take() {
+            report.published = tokio::task::spawn_blocking(move || publisher.join())
+                .await?
+                .map_err(|_| anyhow::anyhow!("the publisher thread panicked"))??;
+        }
+        if let Some(watch) = consumer_watch.take() {
+            let (most, samples) = watch.await?;
+            report.max_consumers = Some(most);
+            report.consumer_samples = samples;
+        }
+    } else if let (Some(count), Some(progress)) = (args.burst, &progress) {
         let (nats, stream, server_pid) = (args.nats.clone(), args.stream.clone(), args.server_pid);
         // CPU readings start with the burst, not with the publisher's connection and warm-up.
         let mark = move || {
@@ -282,9 +428,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     report.loadgen_rss_kib = system::rss_kib(std::process::id());
     let mut latency = new_histogram();
     let mut last_at: Option<Instant> = None;
+    let (mut in_range, mut caught_up_at) = (0u64, None::<Instant>);
     for task in tasks {
         let result: ConnResult = task.await?;
         last_at = last_at.max(result.last_at);
+        in_range += result.in_range;
+        if result.caught_up_at.is_some() {
+            report.caught_up += 1;
+            caught_up_at = caught_up_at.max(result.caught_up_at);
+        }
         report.received += result.received;
         report.out_of_order += result.out_of_order;
         report.closes += u64::from(result.close_code.is_some());
@@ -297,8 +449,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
             }
         }
     }
-    report.expected = report.published * ok as u64;
-    report.lost = report.expected.saturating_sub(report.received);
+    if let Some(catch_up) = &catch_up {
+        // What a storm owes: every event after the cursor up to the target, to each connection.
+        report.expected = catch_up.owed() * ok as u64;
+        report.lost = report.expected.saturating_sub(in_range);
+        report.caught_up_ms =
+            caught_up_at.map(|at| at.saturating_duration_since(started).as_secs_f64() * 1000.0);
+        let secs = started.elapsed().as_secs_f64();
+        report.deliveries_per_sec = report.received as f64 / secs;
+    } else {
+        report.expected = report.published * ok as u64;
+        report.lost = report.expected.saturating_sub(report.received);
+    }
     if publish_secs > 0.0 {
         report.deliveries_per_sec = report.received as f64 / publish_secs;
     }
@@ -322,4 +484,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_the_cursor_to_the_query() {
+        assert_eq!(
+            with_since("/v1/ws/events", "0a1b2c3d-42"),
+            "/v1/ws/events?since=0a1b2c3d-42"
+        );
+        assert_eq!(
+            with_since("/v1/ws/events?events=tips.update", "0a1b2c3d-42"),
+            "/v1/ws/events?events=tips.update&since=0a1b2c3d-42"
+        );
+        let cursor = Cursor::new(Epoch(0x0a1b_2c3d), 42).to_string();
+        assert_eq!(cursor.parse::<Cursor>().unwrap().seq, 42);
+    }
 }

@@ -33,6 +33,37 @@ pub struct ConnResult {
     pub last_at: Option<Instant>,
     /// Events received by every connection of the run, when the run waits for all of them.
     pub progress: Option<Arc<AtomicU64>>,
+    /// For a resuming connection (reconnect storm): what it must catch up on.
+    pub catch_up: Option<Arc<CatchUp>>,
+    /// Events received with a sequence in the catch-up range (`after`, `target`].
+    pub in_range: u64,
+    /// When the connection first received an event at or beyond the catch-up target.
+    pub caught_up_at: Option<Instant>,
+}
+
+/// What every connection of a reconnect storm must receive: each event after the cursor it
+/// resumes from (`after`) up to the stream's newest at the start of the storm (`target`).
+#[derive(Debug, Default)]
+pub struct CatchUp {
+    pub after: u64,
+    pub target: u64,
+    /// Connections that have reached `target`.
+    pub reached: AtomicU64,
+}
+
+impl CatchUp {
+    pub fn new(after: u64, target: u64) -> CatchUp {
+        CatchUp {
+            after,
+            target,
+            reached: AtomicU64::new(0),
+        }
+    }
+
+    /// Events each connection must receive.
+    pub fn owed(&self) -> u64 {
+        self.target.saturating_sub(self.after)
+    }
 }
 
 impl ConnResult {
@@ -55,6 +86,15 @@ impl ConnResult {
         if let Some(progress) = &self.progress {
             progress.fetch_add(1, Ordering::Relaxed);
             self.last_at = Some(Instant::now());
+        }
+        if let (Some(seq), Some(catch_up)) = (seq, &self.catch_up) {
+            if seq > catch_up.after && seq <= catch_up.target {
+                self.in_range += 1;
+            }
+            if seq >= catch_up.target && self.caught_up_at.is_none() {
+                self.caught_up_at = Some(Instant::now());
+                catch_up.reached.fetch_add(1, Ordering::Relaxed);
+            }
         }
         if let Some(seq) = seq {
             if self.last_seq.is_some_and(|last| seq <= last) {
@@ -115,6 +155,23 @@ mod tests {
         assert_eq!(number_after(ws, br#""sent_ns":"#), Some(123));
         let sse = b"event: x\nid: 0a1b2c3d-7\ndata: {}\n\n";
         assert_eq!(cursor_seq_after(sse, b"\nid: "), Some(7));
+    }
+
+    #[test]
+    fn tracks_catch_up() {
+        let catch_up = Arc::new(CatchUp::new(10, 13));
+        let mut r = ConnResult::sampling(false);
+        r.catch_up = Some(Arc::clone(&catch_up));
+        for seq in [11, 12] {
+            r.event(Some(seq), b"");
+        }
+        assert!(r.caught_up_at.is_none());
+        for seq in [13, 14, 15] {
+            r.event(Some(seq), b"");
+        }
+        assert!(r.caught_up_at.is_some());
+        assert_eq!((r.in_range, catch_up.owed()), (3, 3));
+        assert_eq!(catch_up.reached.load(Ordering::Relaxed), 1);
     }
 
     #[test]
