@@ -8,6 +8,7 @@
 #   SCENARIOS="idle fanout" STEP=10s RUNS=1 loadgen/bench.sh
 #   SCENARIOS=burst SERVERS="edge pushpin nats-ws" loadgen/bench.sh
 #   SCENARIOS="storm storm-old" SERVERS=edge RUNS=1 loadgen/bench.sh   # reconnect storms (edge, ws)
+#   SCENARIOS=filter SERVERS=edge RUNS=1 loadgen/bench.sh   # filtered vs unfiltered fan-out (edge, ws)
 #
 # Reports (one JSON per load run) and a summary go to $OUT (target/bench/<time>/).
 set -euo pipefail
@@ -36,6 +37,13 @@ STORM_OLD_BACK=${STORM_OLD_BACK:-4000} # older than that ring: replayed from Jet
 STORM_OLD_PREFILL=${STORM_OLD_PREFILL:-5000}
 STORM_RATE=${STORM_RATE:-10}           # events/s published during a storm
 STORM_WAIT=${STORM_WAIT:-60s}          # at most this long for everyone to catch up
+# Filtered fan-out (the edge only, WebSocket): the same clients and rate, first everyone taking
+# every event, then each client one kind (?events=<kind>) out of the FILTER_SPREAD kinds the run
+# publishes most.
+FILTER_CLIENTS=${FILTER_CLIENTS:-10000}
+FILTER_RATE=${FILTER_RATE:-8}          # events/s, sustainable for everyone-gets-all
+FILTER_SPREAD=${FILTER_SPREAD:-8}      # kinds the clients are spread over
+FILTER_FOR=${FILTER_FOR:-30s}
 OUT=${OUT:-target/bench/$(date +%Y%m%d-%H%M%S)}
 
 # Every server gets the hard open-files limit (the edge and the floor also raise it themselves).
@@ -168,6 +176,9 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 lat = r["latency"]
 burst = f'  last delivery {r["last_delivery_ms"]:.0f} ms' if r.get("last_delivery_ms") is not None else ""
+if r["label"].startswith("filter-"):
+    us = r["server_cpu_secs"] / r["received"] * 1e6 if r.get("server_cpu_secs") and r["received"] else 0
+    burst = f'  filter {r["filter_spread"] or "all"} expected {r["expected"]} wrong kind {r["wrong_kind"]} progress {r.get("progress_markers", 0)} server µs/delivery {us:.2f}'
 if r.get("storm_back") is not None:
     burst = (f'  storm back {r["storm_back"]} caught up {r["caught_up"]} in {r["caught_up_ms"] or 0:.0f} ms '
              f'max consumers {r["max_consumers"]} closes {r["closes"]}')
@@ -216,6 +227,16 @@ for run in $(seq "$RUNS"); do
             load "$scenario-$server-$transport-$clients-r$run" "$server" "$transport" --connections "$clients" \
               --storm-back "$back" --storm-prefill "$prefill" --rate "$STORM_RATE" --drain "$STORM_WAIT"
             stop_server ;;
+          filter)
+            [ "$server" = edge ] && [ "$transport" = ws ] || continue
+            for spread in 0 "$FILTER_SPREAD"; do   # 0: everyone gets all
+              filter_args=()
+              [ "$spread" = 0 ] || filter_args=(--filter-spread "$spread")
+              start_server "$server"
+              load "filter-$server-$transport-$spread-r$run" "$server" "$transport" --connections "$FILTER_CLIENTS" \
+                --rate "$FILTER_RATE" --duration "$FILTER_FOR" "${filter_args[@]}"
+              stop_server
+            done ;;
           burst)
             start_server "$server"
             load "burst-$server-$transport-$BURST_EVENTS-r$run" "$server" "$transport" --connections "$BURST_CLIENTS" \

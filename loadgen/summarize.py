@@ -2,7 +2,7 @@
 """Summarises a bench.sh output folder (one JSON report per load run) as Markdown tables:
 idle memory per connection (slope across steps), fan-out rate steps with the highest sustained
 rate (p99 <= 100 ms, no loss, server core the busier one), the burst, the long hold, reconnect
-storms, and the edge against each peer. With several runs (labels ending in -r<run>), each figure is the median of
+storms, filtered against unfiltered fan-out, and the edge against each peer. With several runs (labels ending in -r<run>), each figure is the median of
 the runs with their spread (min-max). Standard library only."""
 
 import json
@@ -11,7 +11,9 @@ import re
 import statistics
 import sys
 
-LABEL = re.compile(r"^(idle|fanout|hold|burst|storm-old|storm)-(.+)-(ws|sse)-([\d.]+)(?:-r(\d+))?$")
+# The parameter is the clients (idle, hold, storms), the rate (fanout), the events (burst), or the
+# kinds the clients are spread over (filter; 0: everyone gets every event).
+LABEL = re.compile(r"^(idle|fanout|hold|burst|storm-old|storm|filter)-(.+)-(ws|sse)-([\d.]+)(?:-r(\d+))?$")
 ORDER = ["edge", "floor", "pushpin", "nats-ws"]
 P99_LIMIT_MS = 100
 
@@ -259,6 +261,62 @@ def storm(groups):
     print()
 
 
+def cpu_us_per_delivery(r):
+    secs = r.get("server_cpu_secs")
+    return secs / r["received"] * 1e6 if secs and r["received"] else None
+
+
+def filtered(groups):
+    series = of(groups, "filter")
+    if not series:
+        return
+    print("### Filtered fan-out: one kind per client against everyone getting every event\n")
+    print("The same clients and publish rate; `filter` K: client i subscribes to `?events=<kind>`, the i mod K-th "
+          "of the K kinds the run publishes most, and is owed the events published of that kind. Server CPU over "
+          "publishing and draining.\n")
+    print("| server | transport | clients | filter | events/s | published | deliveries/s | expected | lost | wrong kind | "
+          "out of order | progress markers | p50 ms | p99 ms | server CPU (cores) | server CPU µs per delivery | server core | other core |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    per = {}
+    for (server, transport), steps in series.items():
+        for k, runs in sorted(steps.items()):
+            per[(server, transport, k)] = runs
+            lat = [r["latency"] for r in runs]
+            print(f'| {server} | {transport} | {med([r["connected"] for r in runs]):g} | '
+                  f'{"all" if k == 0 else f"1 of {k:g}"} | {med([r["rate"] for r in runs]):g} | '
+                  f'{med([r["published"] for r in runs]):g} | {spread_of(runs, "deliveries_per_sec", "{:.0f}")} | '
+                  f'{med([r["expected"] for r in runs]):.0f} | {sum(r["lost"] for r in runs)} | '
+                  f'{sum(r.get("wrong_kind", 0) for r in runs)} | {sum(r["out_of_order"] for r in runs)} | '
+                  f'{med([r.get("progress_markers", 0) for r in runs]):g} | '
+                  f'{spread([l["p50_ms"] for l in lat])} | {spread([l["p99_ms"] for l in lat])} | '
+                  f'{spread_of(runs, "server_cpu", "{:.3f}")} | {spread([cpu_us_per_delivery(r) for r in runs])} | '
+                  f'{med([cores(r)[0] for r in runs]):.0%} | {med([cores(r)[1] for r in runs]):.0%} |')
+    kinds = [(key, r) for key, runs in per.items() if key[2] != 0 for r in runs[:1]]
+    for (server, transport, k), r in kinds:
+        print(f"\n{server} {transport}, filter 1 of {k:g} ({r['label']}): per kind\n")
+        print("| kind | clients | published | expected | received | lost |")
+        print("|---|---|---|---|---|---|")
+        for t in r.get("filter_kinds", []):
+            print(f'| `{t["kind"]}` | {t["connections"]} | {t["published"]} | {t["expected"]} | {t["received"]} | {t["lost"]} |')
+    pairs = [(key, per[(key[0], key[1], 0)], v) for key, v in per.items() if key[2] != 0 and (key[0], key[1], 0) in per]
+    if pairs:
+        print("\n| server | transport | filter | deliveries/s: filtered / all | server CPU cores: filtered / all | "
+              "server CPU µs per delivery: filtered / all | ratio |")
+        print("|---|---|---|---|---|---|---|")
+        for (server, transport, k), all_runs, f_runs in pairs:
+            d = (med([r["deliveries_per_sec"] for r in f_runs]), med([r["deliveries_per_sec"] for r in all_runs]))
+            c = (med([r["server_cpu"] for r in f_runs]), med([r["server_cpu"] for r in all_runs]))
+            u = (med([cpu_us_per_delivery(r) for r in f_runs]), med([cpu_us_per_delivery(r) for r in all_runs]))
+            print(f'| {server} | {transport} | 1 of {k:g} | {num(d[0], "{:.0f}")} / {num(d[1], "{:.0f}")} | '
+                  f'{num(c[0], "{:.3f}")} / {num(c[1], "{:.3f}")} | {num(u[0], "{:.2f}")} / {num(u[1], "{:.2f}")} | '
+                  f'{ratio(u[0], u[1])} |')
+    print()
+
+
+def spread_of(runs, key, fmt):
+    return spread([r[key] for r in runs], fmt)
+
+
 def main():
     groups = load(sys.argv[1])
     idle(groups)
@@ -267,6 +325,7 @@ def main():
     burst(groups)
     hold(groups)
     storm(groups)
+    filtered(groups)
 
 
 if __name__ == "__main__":

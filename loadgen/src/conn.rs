@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::nats_wire::{Op, Parser};
-use crate::stats::{cursor_seq_after, CatchUp, ConnResult};
+use crate::stats::{cursor_seq_after, CatchUp, ConnResult, OnlyKind};
 
 /// Where and how to connect.
 #[derive(Clone, Debug)]
@@ -68,7 +68,8 @@ async fn tcp(server: SocketAddr, source: IpAddr) -> std::io::Result<TcpStream> {
 
 /// Runs one connection until `stop` flips; `connected` is signalled once the stream is open;
 /// with `progress`, every event is also counted there and the last one's arrival is kept; with
-/// `catch_up`, the connection notes when it has every event up to the target.
+/// `catch_up`, the connection notes when it has every event up to the target; with `only` (the
+/// one kind its path's filter asks for), it counts events of other kinds.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     transport: Transport,
@@ -77,11 +78,13 @@ pub async fn run(
     sample: bool,
     progress: Option<Arc<AtomicU64>>,
     catch_up: Option<Arc<CatchUp>>,
+    only: Option<adic_protocol::Kind>,
     connected: tokio::sync::mpsc::Sender<bool>,
     mut stop: watch::Receiver<bool>,
 ) -> ConnResult {
     let mut result = ConnResult::sampling(sample).timed(progress);
     result.catch_up = catch_up;
+    result.only = only.map(OnlyKind::new);
     let outcome = match transport {
         Transport::Ws => ws(target, source, &mut result, &connected, &mut stop).await,
         Transport::Sse => sse(target, source, &mut result, &connected, &mut stop).await,
@@ -119,6 +122,8 @@ async fn ws(
                     let bytes = text.as_bytes();
                     if bytes.starts_with(WS_EVENT) {
                         result.event(cursor_seq_after(bytes, br#""id":""#), bytes);
+                    } else if bytes.starts_with(WS_PROGRESS) {
+                        result.progress_markers += 1;
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -136,6 +141,8 @@ async fn ws(
 
 /// The edge's WebSocket event payloads start like this; the peers carry the same bytes.
 const WS_EVENT: &[u8] = br#"{"type":"Event""#;
+/// The edge's WebSocket progress marker (the stream moved past events the filter skips).
+const WS_PROGRESS: &[u8] = br#"{"type":"Progress""#;
 
 /// A NATS client over WebSocket, as a browser using nats.ws would be. Connected once the server
 /// answered the `PING` sent after `SUB`, so the subscription is in place before any publish.

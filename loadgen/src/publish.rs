@@ -93,7 +93,7 @@ pub async fn burst<T>(
     count: usize,
     mark: impl FnOnce() -> T,
 ) -> anyhow::Result<(u64, Instant, T)> {
-    let pool = event_pool(4096);
+    let pool = event_pool(POOL);
     let publisher = warmed_up(nats, stream).await?;
     let marked = mark();
     let start = Instant::now();
@@ -105,15 +105,59 @@ pub async fn burst<T>(
     Ok((acked(&publisher)?, start, marked))
 }
 
-/// Publishes `rate` events per second for `duration`; returns how many were acked (the warm-up
-/// event included).
+/// Events of each kind handed to the publisher, indexed by [`Kind::index`].
+pub type KindCounts = [u64; Kind::COUNT];
+
+/// What a rate run published: how many were acked (the warm-up event included), and how many of
+/// each kind were handed to the publisher (the warm-up event included).
+#[derive(Clone, Debug)]
+pub struct Published {
+    pub acked: u64,
+    pub by_kind: KindCounts,
+}
+
+/// Events of each kind among the first `count` events a rate run publishes: the warm-up event,
+/// then the pool in turn (as [`publish`] does).
+pub fn planned_mix(count: u64) -> KindCounts {
+    let pool = event_pool(POOL);
+    let mut counts = [0; Kind::COUNT];
+    if count == 0 {
+        return counts;
+    }
+    counts[event_pool(1)[0].0.index()] += 1;
+    for i in 0..count - 1 {
+        counts[pool[(i as usize) % pool.len()].0.index()] += 1;
+    }
+    counts
+}
+
+/// The `k` kinds a run of `count` events publishes most often (ties in catalog order), for
+/// spreading connections over one kind each; an error when it publishes fewer than `k` kinds.
+pub fn spread_kinds(k: usize, count: u64) -> anyhow::Result<Vec<Kind>> {
+    let mix = planned_mix(count);
+    let mut kinds: Vec<Kind> = Kind::all().filter(|k| mix[k.index()] > 0).collect();
+    anyhow::ensure!(
+        kinds.len() >= k && k > 0,
+        "--filter-spread {k}: the run publishes {} kinds",
+        kinds.len()
+    );
+    kinds.sort_by_key(|kind| (std::cmp::Reverse(mix[kind.index()]), kind.index()));
+    kinds.truncate(k);
+    Ok(kinds)
+}
+
+/// Events in the pool rate runs and bursts publish in turn.
+const POOL: usize = 4096;
+
+/// Publishes `rate` events per second for `duration`; returns how many were acked and how many
+/// of each kind were published (the warm-up event included).
 pub async fn publish(
     nats: &NatsArgs,
     stream: StreamSettings,
     rate: f64,
     duration: Duration,
-) -> anyhow::Result<u64> {
-    publish_until(nats, stream, rate, duration, &AtomicBool::new(false)).await
+) -> anyhow::Result<Published> {
+    publish_counted(nats, stream, rate, duration, &AtomicBool::new(false)).await
 }
 
 /// Publishes `rate` events per second for `duration` or until `stop` is set; returns how many
@@ -125,8 +169,22 @@ pub async fn publish_until(
     duration: Duration,
     stop: &AtomicBool,
 ) -> anyhow::Result<u64> {
-    let pool = event_pool(4096);
+    Ok(publish_counted(nats, stream, rate, duration, stop)
+        .await?
+        .acked)
+}
+
+async fn publish_counted(
+    nats: &NatsArgs,
+    stream: StreamSettings,
+    rate: f64,
+    duration: Duration,
+    stop: &AtomicBool,
+) -> anyhow::Result<Published> {
+    let pool = event_pool(POOL);
     let publisher = warmed_up(nats, stream).await?;
+    let mut by_kind = [0; Kind::COUNT];
+    by_kind[event_pool(1)[0].0.index()] += 1;
     let start = Instant::now();
     let mut sent: u64 = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(1));
@@ -138,11 +196,15 @@ pub async fn publish_until(
         while sent < due {
             let (kind, json) = &pool[(sent as usize) % pool.len()];
             publisher.publish_json(*kind, stamp(json).into())?;
+            by_kind[kind.index()] += 1;
             sent += 1;
         }
     }
     publisher.flush().await;
-    acked(&publisher)
+    Ok(Published {
+        acked: acked(&publisher)?,
+        by_kind,
+    })
 }
 
 #[cfg(test)]
@@ -164,5 +226,25 @@ mod tests {
         assert_eq!(pool.len(), 500);
         let kinds: std::collections::HashSet<_> = pool.iter().map(|(k, _)| *k).collect();
         assert!(kinds.len() >= 8, "{kinds:?}");
+    }
+
+    #[test]
+    fn spreads_over_the_most_published_kinds() {
+        let mix = planned_mix(241);
+        assert_eq!(mix.iter().sum::<u64>(), 241);
+        let kinds = spread_kinds(4, 241).unwrap();
+        assert_eq!(kinds.len(), 4);
+        for pair in kinds.windows(2) {
+            assert!(mix[pair[0].index()] >= mix[pair[1].index()]);
+        }
+        assert!(kinds.iter().all(|k| mix[k.index()] > 0));
+        assert!(spread_kinds(Kind::COUNT + 1, 241).is_err());
+        let top: Vec<_> = kinds.iter().map(|k| (k.name(), mix[k.index()])).collect();
+        println!("top kinds of 241 published: {top:?}");
+        let all: Vec<_> = Kind::all()
+            .filter(|k| mix[k.index()] > 0)
+            .map(|k| (k.name(), mix[k.index()]))
+            .collect();
+        println!("every kind of 241 published: {all:?}");
     }
 }

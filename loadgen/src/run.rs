@@ -11,13 +11,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use adic_protocol::{Cursor, Epoch};
+use adic_protocol::{Cursor, Epoch, Kind};
 use adic_publisher::{NatsArgs, StreamSettings};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::conn::{self, Target, Transport};
-use crate::stats::{new_histogram, CatchUp, ConnResult};
+use crate::stats::{new_histogram, tally_kinds, CatchUp, ConnResult, KindTally};
 use crate::{publish, system};
 
 /// Settings of a run.
@@ -71,6 +71,11 @@ pub struct RunArgs {
     /// Events published (as fast as possible) before a storm.
     #[arg(long, default_value_t = 1000)]
     pub storm_prefill: usize,
+    /// Filtered fan-out: connection i subscribes to one kind only (`?events=<kind>`), the
+    /// `i mod K`-th of the K kinds this rate run publishes most; loss is then counted per
+    /// connection against the events published of its kind. WebSocket and SSE, rate runs only.
+    #[arg(long, conflicts_with_all = ["burst", "storm_back"], requires = "rate")]
+    pub filter_spread: Option<usize>,
     /// How long to wait for deliveries after the last publish (for a burst: at most this long).
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     pub drain: Duration,
@@ -115,7 +120,8 @@ pub struct Report {
     pub rate: f64,
     pub published: u64,
     pub received: u64,
-    /// Published × connected, for runs where every connection takes every event.
+    /// Published × connected, for runs where every connection takes every event; with
+    /// `--filter-spread`, the sum over connections of the events published of its kind.
     pub expected: u64,
     pub lost: u64,
     pub out_of_order: u64,
@@ -148,7 +154,21 @@ pub struct Report {
     /// Most consumers on the stream in samples every 100 ms during the storm.
     pub max_consumers: Option<usize>,
     pub consumer_samples: u64,
+    /// Filtered fan-out (`--filter-spread` K; 0: every connection takes every event).
+    pub filter_spread: usize,
+    /// Per kind subscribed to: connections, published, expected, received, lost.
+    pub filter_kinds: Vec<KindTally>,
+    /// Events received of another kind than the connection subscribed to.
+    pub wrong_kind: u64,
+    /// Progress markers received (written by the server, not counted as deliveries).
+    pub progress_markers: u64,
     pub errors: Vec<String>,
+}
+
+/// `path` with `events=<kind>` added to its query.
+pub fn with_events(path: &str, kind: Kind) -> String {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{separator}events={}", kind.name())
 }
 
 /// `path` with `since=<cursor>` added to its query.
@@ -204,16 +224,42 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         }
         None => None,
     };
-    let target = Arc::new(Target {
-        server: args.server,
-        path,
-        subject: args.nats_ws_subject.clone(),
-    });
+    // Filtered fan-out: the K kinds this run publishes most, one target (path) per kind.
+    let spread = match args.filter_spread {
+        Some(k) => {
+            anyhow::ensure!(
+                args.transport != Transport::NatsWs,
+                "--filter-spread needs ws or sse"
+            );
+            let count = (args.duration.as_secs_f64() * args.rate).ceil() as u64 + 1;
+            publish::spread_kinds(k, count)?
+        }
+        None => Vec::new(),
+    };
+    let targets: Vec<Arc<Target>> = if spread.is_empty() {
+        vec![Arc::new(Target {
+            server: args.server,
+            path,
+            subject: args.nats_ws_subject.clone(),
+        })]
+    } else {
+        spread
+            .iter()
+            .map(|kind| {
+                Arc::new(Target {
+                    server: args.server,
+                    path: with_events(&path, *kind),
+                    subject: args.nats_ws_subject.clone(),
+                })
+            })
+            .collect()
+    };
     let mut report = Report {
         label: args.label.clone(),
         transport: args.transport.name().to_owned(),
         connections: args.connections,
         rate: args.rate,
+        filter_spread: spread.len(),
         ..Report::default()
     };
     report.server_rss_before_kib = args.server_pid.and_then(system::tree_rss_kib);
@@ -277,7 +323,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
             0,
             1 + (i % usize::from(args.sources.max(1))) as u8,
         ));
-        let (target, gate, stop) = (Arc::clone(&target), Arc::clone(&gate), stop_rx.clone());
+        let target = Arc::clone(&targets[i % targets.len()]);
+        let only = (!spread.is_empty()).then(|| spread[i % spread.len()]);
+        let (gate, stop) = (Arc::clone(&gate), stop_rx.clone());
         let (connected, transport, sample, progress, catch_up) = (
             connected_tx.clone(),
             args.transport,
@@ -295,7 +343,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
                 let _ = forward.send(ok).await;
             });
             conn::run(
-                transport, &target, source, sample, progress, catch_up, tx, stop,
+                transport, &target, source, sample, progress, catch_up, only, tx, stop,
             )
             .await
         }));
@@ -325,6 +373,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
 
     let mut publish_secs = 0.0;
     let mut burst_start = None;
+    let mut published_by_kind = None;
     if let (Some((cores_before, server_before)), Some(catch_up)) = (storm_marks, &catch_up) {
         let deadline = started + args.drain;
         while catch_up.reached.load(Ordering::Relaxed) < ok as u64 && Instant::now() < deadline {
@@ -407,9 +456,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
                 .build()?
                 .block_on(publish::publish(&nats, stream, rate, duration))
         });
-        report.published = tokio::task::spawn_blocking(move || publisher.join())
+        let published = tokio::task::spawn_blocking(move || publisher.join())
             .await?
             .map_err(|_| anyhow::anyhow!("the publisher thread panicked"))??;
+        report.published = published.acked;
+        published_by_kind = Some(published.by_kind);
         publish_secs = began.elapsed().as_secs_f64();
         tokio::time::sleep(args.drain).await;
         let elapsed = began.elapsed().as_secs_f64();
@@ -429,8 +480,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     let mut latency = new_histogram();
     let mut last_at: Option<Instant> = None;
     let (mut in_range, mut caught_up_at) = (0u64, None::<Instant>);
+    // Filtered fan-out: (kind, events of that kind received) of each connected connection.
+    let mut by_conn = Vec::new();
     for task in tasks {
         let result: ConnResult = task.await?;
+        if let (true, Some(only)) = (result.connected, &result.only) {
+            by_conn.push((only.kind, result.received - result.wrong_kind));
+        }
+        report.wrong_kind += result.wrong_kind;
+        report.progress_markers += result.progress_markers;
         last_at = last_at.max(result.last_at);
         in_range += result.in_range;
         if result.caught_up_at.is_some() {
@@ -457,6 +515,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
             caught_up_at.map(|at| at.saturating_duration_since(started).as_secs_f64() * 1000.0);
         let secs = started.elapsed().as_secs_f64();
         report.deliveries_per_sec = report.received as f64 / secs;
+    } else if !spread.is_empty() {
+        // What each connection is owed: the events published of its kind.
+        let published = published_by_kind.unwrap_or([0; Kind::COUNT]);
+        report.filter_kinds = tally_kinds(&spread, &published, by_conn);
+        report.expected = report.filter_kinds.iter().map(|t| t.expected).sum();
+        report.lost = report.filter_kinds.iter().map(|t| t.lost).sum();
     } else {
         report.expected = report.published * ok as u64;
         report.lost = report.expected.saturating_sub(report.received);
@@ -499,6 +563,10 @@ mod tests {
         assert_eq!(
             with_since("/v1/ws/events?events=tips.update", "0a1b2c3d-42"),
             "/v1/ws/events?events=tips.update&since=0a1b2c3d-42"
+        );
+        assert_eq!(
+            with_events("/v1/ws/events", Kind::TipsUpdated),
+            "/v1/ws/events?events=tips.update"
         );
         let cursor = Cursor::new(Epoch(0x0a1b_2c3d), 42).to_string();
         assert_eq!(cursor.parse::<Cursor>().unwrap().seq, 42);

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use adic_protocol::Kind;
 use hdrhistogram::Histogram;
+use serde::Serialize;
 
 /// Latency values are recorded in microseconds, up to 60 s.
 pub fn new_histogram() -> Histogram<u64> {
@@ -39,6 +41,81 @@ pub struct ConnResult {
     pub in_range: u64,
     /// When the connection first received an event at or beyond the catch-up target.
     pub caught_up_at: Option<Instant>,
+    /// For a connection subscribed to one kind (`--filter-spread`): that kind and how to spot it.
+    pub only: Option<OnlyKind>,
+    /// Events received of another kind than the one subscribed to.
+    pub wrong_kind: u64,
+    /// Progress markers received (the stream moved past events the filter skips).
+    pub progress_markers: u64,
+}
+
+/// The one kind a filtered connection subscribed to, and the bytes that mark its frames: the
+/// WebSocket payload's `"type":"<Variant>"` or the SSE `event: <dotted name>` line.
+#[derive(Debug)]
+pub struct OnlyKind {
+    pub kind: Kind,
+    ws: Vec<u8>,
+    sse: Vec<u8>,
+}
+
+impl OnlyKind {
+    pub fn new(kind: Kind) -> OnlyKind {
+        OnlyKind {
+            kind,
+            ws: format!(r#""type":"{}""#, kind.variant()).into_bytes(),
+            sse: format!("event: {}\n", kind.name()).into_bytes(),
+        }
+    }
+
+    /// Whether a frame carries an event of this kind.
+    pub fn matches(&self, frame: &[u8]) -> bool {
+        find(frame, &self.ws).is_some() || find(frame, &self.sse).is_some()
+    }
+}
+
+/// Deliveries owed and made for the connections subscribed to one kind (`--filter-spread`).
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct KindTally {
+    pub kind: String,
+    /// Connected connections subscribed to it.
+    pub connections: u64,
+    /// Events of this kind published.
+    pub published: u64,
+    /// published × connections.
+    pub expected: u64,
+    /// Events of this kind received.
+    pub received: u64,
+    /// Sum over its connections of what each was owed and did not receive.
+    pub lost: u64,
+}
+
+/// Per-kind loss for connections that each took one kind: `published[kind]` is what each
+/// connected connection of that kind was owed; `conns` gives (its kind, events of that kind it
+/// received) for each connected connection. Tallies come in the order of `kinds`.
+pub fn tally_kinds(
+    kinds: &[Kind],
+    published: &[u64; Kind::COUNT],
+    conns: impl IntoIterator<Item = (Kind, u64)>,
+) -> Vec<KindTally> {
+    let mut tallies: Vec<KindTally> = kinds
+        .iter()
+        .map(|k| KindTally {
+            kind: k.name().to_owned(),
+            published: published[k.index()],
+            ..KindTally::default()
+        })
+        .collect();
+    for (kind, received) in conns {
+        let Some(at) = kinds.iter().position(|k| *k == kind) else {
+            continue;
+        };
+        let tally = &mut tallies[at];
+        tally.connections += 1;
+        tally.expected += tally.published;
+        tally.received += received;
+        tally.lost += tally.published.saturating_sub(received);
+    }
+    tallies
 }
 
 /// What every connection of a reconnect storm must receive: each event after the cursor it
@@ -83,6 +160,11 @@ impl ConnResult {
     /// Accounts one event with its cursor sequence and the frame bytes.
     pub fn event(&mut self, seq: Option<u64>, frame: &[u8]) {
         self.received += 1;
+        if let Some(only) = &self.only {
+            if !only.matches(frame) {
+                self.wrong_kind += 1;
+            }
+        }
         if let Some(progress) = &self.progress {
             progress.fetch_add(1, Ordering::Relaxed);
             self.last_at = Some(Instant::now());
@@ -172,6 +254,65 @@ mod tests {
         assert!(r.caught_up_at.is_some());
         assert_eq!((r.in_range, catch_up.owed()), (3, 3));
         assert_eq!(catch_up.reached.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn accounts_loss_per_kind() {
+        let (tips, added, finalized) = (
+            Kind::TipsUpdated,
+            Kind::MessageAdded,
+            Kind::MessageFinalized,
+        );
+        let mut published = [0; Kind::COUNT];
+        published[tips.index()] = 10;
+        published[added.index()] = 3;
+        published[Kind::BalanceChanged.index()] = 99; // published, but nobody took it
+        let kinds = [tips, added, finalized];
+        // Two tips connections (one missed 2), one message.new with all 3, one with a duplicate
+        // (4 received: no credit beyond what it was owed), one finality connection (owed 0).
+        let conns = [
+            (tips, 10),
+            (tips, 8),
+            (added, 3),
+            (added, 4),
+            (finalized, 0),
+        ];
+        let t = tally_kinds(&kinds, &published, conns);
+        let row = |k: &KindTally| {
+            (
+                k.kind.clone(),
+                k.connections,
+                k.published,
+                k.expected,
+                k.received,
+                k.lost,
+            )
+        };
+        assert_eq!(
+            t.iter().map(row).collect::<Vec<_>>(),
+            [
+                ("tips.update".to_owned(), 2, 10, 20, 18, 2),
+                ("message.new".to_owned(), 2, 3, 6, 7, 0),
+                ("finality.update".to_owned(), 1, 0, 0, 0, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn spots_frames_of_another_kind() {
+        let mut r = ConnResult::sampling(false);
+        r.only = Some(OnlyKind::new(Kind::TipsUpdated));
+        r.event(
+            Some(1),
+            br#"{"type":"Event","id":"0a-1","event":{"type":"TipsUpdated","data":{}}}"#,
+        );
+        r.event(
+            Some(2),
+            br#"{"type":"Event","id":"0a-2","event":{"type":"MessageAdded","data":{}}}"#,
+        );
+        r.event(Some(3), b"event: tips.update\nid: 0a-3\ndata: {}\n\n");
+        r.event(Some(4), b"event: message.new\nid: 0a-4\ndata: {}\n\n");
+        assert_eq!((r.received, r.wrong_kind, r.out_of_order), (4, 2, 0));
     }
 
     #[test]
