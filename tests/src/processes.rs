@@ -214,11 +214,11 @@ impl Haproxy {
         // Settings per the known traps: a tunnel timeout for WebSockets, client/server timeouts
         // above twice the heartbeat and the longest poll wait, redispatch with retries, a fast
         // readiness check, and no shutdown-sessions on mark-down (a draining edge closes its own
-        // clients, paced). Socket buffers fixed at 64 KiB, as a production balancer's usually
+        // clients, paced). Socket buffers fixed at 256 KiB, as a production balancer's usually
         // are: a client that stops reading backs up into the edge within a bounded amount of
         // data, not whatever the kernel's autotuning allows (tens of MiB on loopback).
         let config = format!(
-            "global\n    maxconn 9000\n    tune.rcvbuf.server 65536\n    tune.sndbuf.client 65536\n\
+            "global\n    maxconn 9000\n    tune.rcvbuf.server 262144\n    tune.sndbuf.client 262144\n\
              defaults\n    mode http\n    timeout connect 1s\n    timeout client 70s\n    timeout server 70s\n    \
              timeout tunnel 1h\n    option redispatch\n    retries 3\n\
              frontend edges\n    bind 127.0.0.1:{port}{tls}\n{deny}    default_backend edges\n\
