@@ -17,6 +17,7 @@ async fn exchange(edge: &TestEdge, parts: &[&str], done: impl Fn(&str) -> bool) 
     let mut stream = TcpStream::connect(edge.addr()).await.unwrap();
     for part in parts {
         stream.write_all(part.as_bytes()).await.unwrap();
+        // The pause is the scenario: the request arrives in pieces.
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     let mut got = Vec::new();
@@ -41,7 +42,10 @@ async fn a_stream_is_chunked_and_a_split_request_line_is_still_sse() {
     let edge = TestEdge::start(&nats).await.unwrap();
     let stream = TestStream::new(&nats).await;
     let publisher = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Publish once the SSE client has joined the fan-out, so it is live for every event.
+        adic_tests::wait_until(WAIT, || async { edge.state().hub.len() == 1 })
+            .await
+            .unwrap();
         stream.numbered(1..=2).await;
     };
     let (response, ()) = tokio::join!(
@@ -93,7 +97,10 @@ async fn http_1_0_refusals_and_malformed_heads() {
 
     // HTTP/1.0 has no chunks: the stream is the rest of the connection.
     let publisher = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Publish once the SSE client has joined the fan-out, so it is live for every event.
+        adic_tests::wait_until(WAIT, || async { edge.state().hub.len() == 1 })
+            .await
+            .unwrap();
         stream.numbered(1..=1).await;
     };
     let (old, ()) = tokio::join!(
