@@ -77,7 +77,7 @@ pub struct EdgeSettings {
     /// SSE keep-alive comment after this long without an event.
     #[arg(long, env = "ADIC_EDGE_SSE_HEARTBEAT", default_value = "15s", value_parser = humantime::parse_duration)]
     pub sse_heartbeat: Duration,
-    /// WebSocket ping interval; a peer that leaves a ping unanswered for an interval is closed. Keep under 30 s:
+    /// WebSocket ping after this long without a write; a peer that leaves a ping unanswered for an interval is closed. Keep under 30 s:
     /// common proxies close idle connections at 60 s.
     #[arg(long, env = "ADIC_EDGE_WS_PING", default_value = "20s", value_parser = humantime::parse_duration)]
     pub ws_ping: Duration,
@@ -108,8 +108,8 @@ pub struct EdgeSettings {
     /// Most JetStream reads for older resumes at once (each a short-lived consumer).
     #[arg(long, env = "ADIC_EDGE_REPLAY_CONSUMERS", default_value_t = 4)]
     pub replay_consumers: usize,
-    /// How often a client whose filter skips events is told the stream moved on (WS `Progress`,
-    /// SSE `id:`-only frame), so its cursor never ages out of the stream.
+    /// How long the cursor of a client whose filter skips events may stand still before it is told
+    /// the stream moved on (WS `Progress`, SSE `id:`-only frame), so it never ages out of the stream.
     #[arg(long, env = "ADIC_EDGE_PROGRESS_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub progress_interval: Duration,
     /// Do not serve the live dashboard at `/`.

@@ -68,7 +68,9 @@ pub struct Session {
     /// The position the session started at (to tell whether anything was written since).
     start_position: u64,
     last_write: Instant,
-    last_progress: Instant,
+    /// When the client's cursor last moved (an event or a progress marker): a marker is due
+    /// only once it has stood still for the progress interval.
+    cursor_moved: Instant,
 }
 
 impl Session {
@@ -104,7 +106,7 @@ impl Session {
             cursor: None,
             start_position: 0,
             last_write: Instant::now(),
-            last_progress: Instant::now(),
+            cursor_moved: Instant::now(),
         };
         session.begin(plan, snapshot);
         session
@@ -243,17 +245,19 @@ impl Session {
         close.map(Output::Close)
     }
 
-    /// A progress marker when the client's position moved past its cursor and one is due.
+    /// A progress marker when the client's position moved past its cursor and the cursor has not
+    /// moved for the progress interval. A client that keeps receiving events keeps a recent
+    /// cursor from them and gets no markers.
     fn progress_due(&mut self, now: Instant, position: u64) -> Option<Output> {
         self.position = self.position.max(position);
         let behind = self.cursor.is_none_or(|c| c.seq < self.position);
         if !behind
-            || now.saturating_duration_since(self.last_progress)
+            || now.saturating_duration_since(self.cursor_moved)
                 < self.edge.settings.progress_interval
         {
             return None;
         }
-        self.last_progress = now;
+        self.cursor_moved = now;
         let cursor = Cursor::new(self.epoch, self.position);
         self.cursor = Some(cursor);
         Some(Output::Progress(cursor))
@@ -334,6 +338,7 @@ impl Session {
         self.cursor = Some(last.cursor);
         self.position = self.position.max(self.batch_covers);
         self.last_write = Instant::now();
+        self.cursor_moved = self.last_write;
         let n = self.batch.len();
         let bytes: usize = match self.transport {
             Transport::WebSocket => self.batch.iter().map(|e| e.ws.len()).sum(),

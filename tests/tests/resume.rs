@@ -2,6 +2,8 @@
 //! gaps and resets, progress markers for sparse filters, and current values on connect.
 //! Every test checks exactly-once, in-order delivery of log events.
 
+use std::time::Duration;
+
 use adic_edge::config::EdgeSettings;
 use adic_protocol::Kind;
 use adic_tests::clients::{seq_of, SseClient, WsClient, WsItem};
@@ -270,6 +272,46 @@ async fn sparse_filters_receive_progress_so_their_cursor_keeps_up() {
     let (id, event) = resumed.next_event().await.unwrap();
     assert_eq!(seq_of(&id), stopped);
     assert_eq!(event["type"], "NodeStopped");
+}
+
+#[tokio::test]
+async fn a_filter_that_keeps_receiving_events_gets_no_progress_until_its_cursor_stands_still() {
+    let nats = TestNats::start().await.unwrap();
+    let settings = EdgeSettings {
+        progress_interval: Duration::from_millis(400),
+        // The shared clock ticks every 100 ms (a third of the shortest keep-alive).
+        sse_heartbeat: Duration::from_millis(300),
+        ..EdgeSettings::default()
+    };
+    let edge = TestEdge::start_with(&nats, settings).await.unwrap();
+    let stream = TestStream::new(&nats).await;
+    let mut ws = WsClient::connect(&edge.ws("?events=node.stopped"))
+        .await
+        .unwrap();
+    let data = json!({"node_id": "n", "reason": "r", "timestamp": 1});
+    // Each round leaves the client's cursor behind the stream (a skipped event follows its
+    // event) for 100 ms, over 1.5 s: several ticks see it behind, but it never stands still
+    // for the 400 ms a marker needs.
+    let mut stopped = Vec::new();
+    for n in 1..=15 {
+        stopped.push(stream.kind(Kind::NodeStopped, data.clone()).await);
+        stream.numbered(n..=n).await;
+        tokio::time::sleep(Duration::from_millis(100)).await; // the pace of the scenario
+    }
+    for expected in &stopped {
+        let v = ws.next_json().await.unwrap();
+        assert_eq!(
+            v["type"], "Event",
+            "events only while the cursor keeps moving: {v}"
+        );
+        assert_eq!(v["event"]["type"], "NodeStopped");
+        assert_eq!(seq_of(v["id"].as_str().unwrap()), *expected);
+    }
+    // Now only skipped events: the cursor stands still and a marker follows.
+    let skipped = stream.numbered(100..=100).await[0];
+    let last = format!("{}-{skipped}", edge.state().feed.epoch());
+    let v = ws.next_json().await.unwrap();
+    assert_eq!(v, json!({"type": "Progress", "id": last}));
 }
 
 #[tokio::test]

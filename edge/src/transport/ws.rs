@@ -411,7 +411,13 @@ async fn serve(mut socket: Socket, mut session: Session, _guard: ConnectionGuard
                         tracing::debug!("websocket peer did not answer a ping; closing");
                         break;
                     }
-                    if now.saturating_duration_since(last_ping) >= ping_every {
+                    // A ping only after an interval without any write: a client that is sent
+                    // data is checked by TCP itself (unacknowledged writes end the connection
+                    // after the write timeout), and the data keeps intermediaries' idle timers
+                    // from expiring.
+                    if now.saturating_duration_since(last_ping) >= ping_every
+                        && session.idle_since(now) >= ping_every
+                    {
                         last_ping = now;
                         if !socket.send(&[&PING[..]]).await {
                             break;
