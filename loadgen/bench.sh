@@ -8,7 +8,7 @@
 #   SCENARIOS="idle fanout" STEP=10s RUNS=1 loadgen/bench.sh
 #   SCENARIOS=burst SERVERS="edge pushpin nats-ws" loadgen/bench.sh
 #   SCENARIOS="storm storm-old" SERVERS=edge RUNS=1 loadgen/bench.sh   # reconnect storms (edge, ws)
-#   SCENARIOS=filter SERVERS=edge RUNS=1 loadgen/bench.sh   # filtered vs unfiltered fan-out (edge, ws)
+#   SCENARIOS=filter RUNS=1 loadgen/bench.sh   # filtered vs unfiltered fan-out (edge and peers)
 #
 # Reports (one JSON per load run) and a summary go to $OUT (target/bench/<time>/).
 set -euo pipefail
@@ -37,9 +37,11 @@ STORM_OLD_BACK=${STORM_OLD_BACK:-4000} # older than that ring: replayed from Jet
 STORM_OLD_PREFILL=${STORM_OLD_PREFILL:-5000}
 STORM_RATE=${STORM_RATE:-10}           # events/s published during a storm
 STORM_WAIT=${STORM_WAIT:-60s}          # at most this long for everyone to catch up
-# Filtered fan-out (the edge only, WebSocket): the same clients and rate, first everyone taking
-# every event, then each client one kind (?events=<kind>) out of the FILTER_SPREAD kinds the run
-# publishes most.
+# Filtered fan-out (the edge and the peers; the floor has no filters): the same clients, first
+# everyone taking every event at FILTER_RATE, then everyone at FILTER_RATE / FILTER_SPREAD (about
+# the filtered run's deliveries/s), then each client one kind (?events=<kind>) out of the
+# FILTER_SPREAD kinds the run publishes most, at FILTER_RATE. The peers get each event on its
+# kind's channel or subject for that run (the bridge's --per-kind): they filter by channel.
 FILTER_CLIENTS=${FILTER_CLIENTS:-10000}
 FILTER_RATE=${FILTER_RATE:-8}          # events/s, sustainable for everyone-gets-all
 FILTER_SPREAD=${FILTER_SPREAD:-8}      # kinds the clients are spread over
@@ -86,10 +88,11 @@ bridges_ready() {
   n=$(grep -c "bridge ready" "$OUT/adic-peer-bridge.log" 2>/dev/null || true)
   echo "${n:-0}"
 }
+BRIDGE_ARGS=()   # extra bridge arguments for the next start_server
 start_bridge() { # args... — returns once the bridge consumes the stream
   local before
   before=$(bridges_ready)
-  start_helper adic-peer-bridge --nats-url "$NATS" "$@"
+  start_helper adic-peer-bridge --nats-url "$NATS" "$@" "${BRIDGE_ARGS[@]}"
   for _ in $(seq 200); do
     [ "$(bridges_ready)" -gt "$before" ] && return 0
     sleep 0.1
@@ -228,14 +231,21 @@ for run in $(seq "$RUNS"); do
               --storm-back "$back" --storm-prefill "$prefill" --rate "$STORM_RATE" --drain "$STORM_WAIT"
             stop_server ;;
           filter)
-            [ "$server" = edge ] && [ "$transport" = ws ] || continue
-            for spread in 0 "$FILTER_SPREAD"; do   # 0: everyone gets all
-              filter_args=()
-              [ "$spread" = 0 ] || filter_args=(--filter-spread "$spread")
+            [ "$server" = floor ] && continue
+            slow_rate=$(python3 -c "print($FILTER_RATE / $FILTER_SPREAD)")
+            for leg in all slow one; do
+              filter_args=() BRIDGE_ARGS=() rate=$FILTER_RATE
+              case $leg in
+                all) label="filter-$server-$transport-0-r$run" ;;
+                slow) label="filter-slow-$server-$transport-$FILTER_SPREAD-r$run" rate=$slow_rate ;;
+                one) label="filter-$server-$transport-$FILTER_SPREAD-r$run" BRIDGE_ARGS=(--per-kind)
+                     filter_args=(--filter-spread "$FILTER_SPREAD") ;;
+              esac
               start_server "$server"
-              load "filter-$server-$transport-$spread-r$run" "$server" "$transport" --connections "$FILTER_CLIENTS" \
-                --rate "$FILTER_RATE" --duration "$FILTER_FOR" "${filter_args[@]}"
+              load "$label" "$server" "$transport" --connections "$FILTER_CLIENTS" \
+                --rate "$rate" --duration "$FILTER_FOR" "${filter_args[@]}"
               stop_server
+              BRIDGE_ARGS=()
             done ;;
           burst)
             start_server "$server"

@@ -12,8 +12,9 @@ import statistics
 import sys
 
 # The parameter is the clients (idle, hold, storms), the rate (fanout), the events (burst), or the
-# kinds the clients are spread over (filter; 0: everyone gets every event).
-LABEL = re.compile(r"^(idle|fanout|hold|burst|storm-old|storm|filter)-(.+)-(ws|sse)-([\d.]+)(?:-r(\d+))?$")
+# kinds the clients are spread over (filter; 0: everyone gets every event; filter-slow: everyone
+# gets every event at the filter rate divided by that many).
+LABEL = re.compile(r"^(idle|fanout|hold|burst|storm-old|storm|filter-slow|filter)-(.+)-(ws|sse)-([\d.]+)(?:-r(\d+))?$")
 ORDER = ["edge", "floor", "pushpin", "nats-ws"]
 P99_LIMIT_MS = 100
 
@@ -270,10 +271,15 @@ def filtered(groups):
     series = of(groups, "filter")
     if not series:
         return
+    slow = of(groups, "filter-slow")
+    for key, steps in slow.items():
+        for k, runs in steps.items():
+            series.setdefault(key, {})[-k] = runs
     print("### Filtered fan-out: one kind per client against everyone getting every event\n")
-    print("The same clients and publish rate; `filter` K: client i subscribes to `?events=<kind>`, the i mod K-th "
-          "of the K kinds the run publishes most, and is owed the events published of that kind. Server CPU over "
-          "publishing and draining.\n")
+    print("The same clients; `filter` K: client i subscribes to `?events=<kind>`, the i mod K-th "
+          "of the K kinds the run publishes most, and is owed the events published of that kind; `all` takes every "
+          "event at the same publish rate, `all, rate / K` every event at a K times lower rate (about the filtered "
+          "run's deliveries per second). Server CPU over publishing and draining.\n")
     print("| server | transport | clients | filter | events/s | published | deliveries/s | expected | lost | wrong kind | "
           "out of order | progress markers | p50 ms | p99 ms | server CPU (cores) | server CPU µs per delivery | server core | other core |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -283,7 +289,7 @@ def filtered(groups):
             per[(server, transport, k)] = runs
             lat = [r["latency"] for r in runs]
             print(f'| {server} | {transport} | {med([r["connected"] for r in runs]):g} | '
-                  f'{"all" if k == 0 else f"1 of {k:g}"} | {med([r["rate"] for r in runs]):g} | '
+                  f'{filter_name(k)} | {med([r["rate"] for r in runs]):g} | '
                   f'{med([r["published"] for r in runs]):g} | {spread_of(runs, "deliveries_per_sec", "{:.0f}")} | '
                   f'{med([r["expected"] for r in runs]):.0f} | {sum(r["lost"] for r in runs)} | '
                   f'{sum(r.get("wrong_kind", 0) for r in runs)} | {sum(r["out_of_order"] for r in runs)} | '
@@ -291,26 +297,39 @@ def filtered(groups):
                   f'{spread([l["p50_ms"] for l in lat])} | {spread([l["p99_ms"] for l in lat])} | '
                   f'{spread_of(runs, "server_cpu", "{:.3f}")} | {spread([cpu_us_per_delivery(r) for r in runs])} | '
                   f'{med([cores(r)[0] for r in runs]):.0%} | {med([cores(r)[1] for r in runs]):.0%} |')
-    kinds = [(key, r) for key, runs in per.items() if key[2] != 0 for r in runs[:1]]
+    kinds = [(key, r) for key, runs in per.items() if key[2] > 0 for r in runs[:1]]
     for (server, transport, k), r in kinds:
         print(f"\n{server} {transport}, filter 1 of {k:g} ({r['label']}): per kind\n")
         print("| kind | clients | published | expected | received | lost |")
         print("|---|---|---|---|---|---|")
         for t in r.get("filter_kinds", []):
             print(f'| `{t["kind"]}` | {t["connections"]} | {t["published"]} | {t["expected"]} | {t["received"]} | {t["lost"]} |')
-    pairs = [(key, per[(key[0], key[1], 0)], v) for key, v in per.items() if key[2] != 0 and (key[0], key[1], 0) in per]
+    pairs = [(key, per[(key[0], key[1], 0)], per.get((key[0], key[1], -key[2])), v)
+             for key, v in per.items() if key[2] > 0 and (key[0], key[1], 0) in per]
     if pairs:
-        print("\n| server | transport | filter | deliveries/s: filtered / all | server CPU cores: filtered / all | "
-              "server CPU µs per delivery: filtered / all | ratio |")
-        print("|---|---|---|---|---|---|---|")
-        for (server, transport, k), all_runs, f_runs in pairs:
-            d = (med([r["deliveries_per_sec"] for r in f_runs]), med([r["deliveries_per_sec"] for r in all_runs]))
-            c = (med([r["server_cpu"] for r in f_runs]), med([r["server_cpu"] for r in all_runs]))
-            u = (med([cpu_us_per_delivery(r) for r in f_runs]), med([cpu_us_per_delivery(r) for r in all_runs]))
-            print(f'| {server} | {transport} | 1 of {k:g} | {num(d[0], "{:.0f}")} / {num(d[1], "{:.0f}")} | '
-                  f'{num(c[0], "{:.3f}")} / {num(c[1], "{:.3f}")} | {num(u[0], "{:.2f}")} / {num(u[1], "{:.2f}")} | '
-                  f'{ratio(u[0], u[1])} |')
+        print("\nServer CPU µs per delivery, filtered against everyone-gets-all at the same publish rate and at the "
+              "same deliveries per second (rate / K); below 1× the filtered run costs less per delivery.\n")
+        print("| server | transport | filter | deliveries/s: filtered / all / all, rate / K | "
+              "server CPU cores: filtered / all / all, rate / K | µs per delivery: filtered / all / all, rate / K | "
+              "ratio to all | ratio to all, rate / K |")
+        print("|---|---|---|---|---|---|---|---|")
+        for (server, transport, k), all_runs, slow_runs, f_runs in pairs:
+            legs = [f_runs, all_runs, slow_runs or []]
+            d = [med([r["deliveries_per_sec"] for r in runs]) for runs in legs]
+            c = [med([r["server_cpu"] for r in runs]) for runs in legs]
+            u = [med([cpu_us_per_delivery(r) for r in runs]) for runs in legs]
+            print(f'| {server} | {transport} | 1 of {k:g} | {" / ".join(num(x, "{:.0f}") for x in d)} | '
+                  f'{" / ".join(num(x, "{:.3f}") for x in c)} | {" / ".join(num(x, "{:.2f}") for x in u)} | '
+                  f'{ratio(u[0], u[1])} | {ratio(u[0], u[2])} |')
     print()
+
+
+def filter_name(k):
+    if k == 0:
+        return "all"
+    if k < 0:
+        return f"all, rate / {-k:g}"
+    return f"1 of {k:g}"
 
 
 def spread_of(runs, key, fmt):

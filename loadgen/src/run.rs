@@ -73,7 +73,8 @@ pub struct RunArgs {
     pub storm_prefill: usize,
     /// Filtered fan-out: connection i subscribes to one kind only (`?events=<kind>`), the
     /// `i mod K`-th of the K kinds this rate run publishes most; loss is then counted per
-    /// connection against the events published of its kind. WebSocket and SSE, rate runs only.
+    /// connection against the events published of its kind. Rate runs only. A `nats-ws`
+    /// connection subscribes to `<subject>.<kind>` (the bridge's `--per-kind` subjects).
     #[arg(long, conflicts_with_all = ["burst", "storm_back"], requires = "rate")]
     pub filter_spread: Option<usize>,
     /// How long to wait for deliveries after the last publish (for a burst: at most this long).
@@ -171,6 +172,11 @@ pub fn with_events(path: &str, kind: Kind) -> String {
     format!("{path}{separator}events={}", kind.name())
 }
 
+/// The subject of one kind's events on a peer bridged with `--per-kind`: `<subject>.<kind name>`.
+pub fn kind_subject(subject: &str, kind: Kind) -> String {
+    format!("{subject}.{}", kind.name())
+}
+
 /// `path` with `since=<cursor>` added to its query.
 pub fn with_since(path: &str, cursor: &str) -> String {
     let separator = if path.contains('?') { '&' } else { '?' };
@@ -227,10 +233,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     // Filtered fan-out: the K kinds this run publishes most, one target (path) per kind.
     let spread = match args.filter_spread {
         Some(k) => {
-            anyhow::ensure!(
-                args.transport != Transport::NatsWs,
-                "--filter-spread needs ws or sse"
-            );
             let count = (args.duration.as_secs_f64() * args.rate).ceil() as u64 + 1;
             publish::spread_kinds(k, count)?
         }
@@ -249,7 +251,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
                 Arc::new(Target {
                     server: args.server,
                     path: with_events(&path, *kind),
-                    subject: args.nats_ws_subject.clone(),
+                    subject: kind_subject(&args.nats_ws_subject, *kind),
                 })
             })
             .collect()

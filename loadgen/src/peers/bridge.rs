@@ -13,6 +13,10 @@
 //! - **nats-server's WebSocket listener**: the WebSocket payload is published on a core subject
 //!   of that server, where the clients subscribed.
 //!
+//! With `--per-kind`, each event goes to its kind's channel or subject instead
+//! (`<channel>.<kind name>`, `<subject>.<kind name>`), for clients that take one kind: what a
+//! user of either peer would do to filter, since neither filters inside a channel or subject.
+//!
 //! The bridge runs beside the publisher (off the core of the server under test): its work is the
 //! part of the edge's work that happens before fan-out, so the peers get it for free.
 
@@ -52,12 +56,25 @@ pub struct BridgeArgs {
     pub nats_ws_url: Option<String>,
     #[arg(long, env = "ADIC_NATS_WS_SUBJECT", default_value = NATS_WS_SUBJECT)]
     pub nats_ws_subject: String,
+    /// Publish each event to its kind's channel or subject (`<channel>.<kind>`) instead.
+    #[arg(long)]
+    pub per_kind: bool,
 }
 
-/// One event in the edge's two wire formats.
+/// One event in the edge's two wire formats, and the channel it goes to.
 struct Frames {
+    channel: String,
     ws: String,
     sse: String,
+}
+
+/// `<base>.<kind name>` with `per_kind`, else `base`.
+fn destination(base: &str, name: &str, per_kind: bool) -> String {
+    if per_kind {
+        format!("{base}.{name}")
+    } else {
+        base.to_owned()
+    }
 }
 
 /// Bridges until the stream ends or a peer fails.
@@ -97,7 +114,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
     };
     let pushpin = args.pushpin_publish.clone().map(|url| {
         let (tx, rx) = mpsc::channel(PUSHPIN_QUEUE);
-        let task = tokio::spawn(to_pushpin(url, args.pushpin_channel.clone(), rx));
+        let task = tokio::spawn(to_pushpin(url, rx));
         (tx, task)
     });
     // bench.sh waits for this line before it publishes.
@@ -125,13 +142,13 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         };
         let cursor = Cursor::new(epoch, seq);
         let frames = Frames {
+            channel: destination(&args.pushpin_channel, &valid.name, args.per_kind),
             ws: ws::event_frame(&cursor, &valid.json),
             sse: sse::event_frame(&valid.name, Some(&cursor), &valid.json),
         };
         if let Some(client) = &nats_ws {
-            client
-                .publish(args.nats_ws_subject.clone(), frames.ws.clone().into())
-                .await?;
+            let subject = destination(&args.nats_ws_subject, &valid.name, args.per_kind);
+            client.publish(subject, frames.ws.clone().into()).await?;
         }
         if let Some((tx, _)) = &pushpin {
             tx.send(frames)
@@ -147,11 +164,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
 }
 
 /// Publishes to Pushpin in order, one request at a time, batching what queued up meanwhile.
-async fn to_pushpin(
-    url: String,
-    channel: String,
-    mut rx: mpsc::Receiver<Frames>,
-) -> anyhow::Result<()> {
+async fn to_pushpin(url: String, mut rx: mpsc::Receiver<Frames>) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
@@ -166,7 +179,7 @@ async fn to_pushpin(
             size += next.ws.len() + next.sse.len();
             batch.push(next);
         }
-        let body = publish_body(&channel, &batch);
+        let body = publish_body(&batch);
         // Pushpin restarts between benchmark steps: retry for a while rather than lose events.
         let mut attempt = 0;
         loop {
@@ -196,12 +209,12 @@ async fn to_pushpin(
 
 /// `{"items":[{"channel":…,"formats":{"http-stream":{"content":<SSE frame>},
 /// "ws-message":{"content":<WebSocket payload>}}},…]}`.
-fn publish_body(channel: &str, batch: &[Frames]) -> Vec<u8> {
+fn publish_body(batch: &[Frames]) -> Vec<u8> {
     let items: Vec<serde_json::Value> = batch
         .iter()
         .map(|f| {
             serde_json::json!({
-                "channel": channel,
+                "channel": f.channel,
                 "formats": {
                     "http-stream": {"content": f.sse},
                     "ws-message": {"content": f.ws},
@@ -221,11 +234,11 @@ mod tests {
         let json = r#"{"type":"TipsUpdate","data":{"sent_ns":5,"tips":["a\"b"]}}"#;
         let cursor = Cursor::new(Epoch(0x0a1b_2c3d), 42);
         let frames = Frames {
+            channel: destination("adic-events", "tips.update", false),
             ws: ws::event_frame(&cursor, json),
             sse: sse::event_frame("tips.update", Some(&cursor), json),
         };
-        let body: serde_json::Value =
-            serde_json::from_slice(&publish_body("adic-events", &[frames])).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&publish_body(&[frames])).unwrap();
         let item = &body["items"][0];
         assert_eq!(item["channel"], "adic-events");
         assert_eq!(
@@ -235,6 +248,18 @@ mod tests {
         assert_eq!(
             item["formats"]["http-stream"]["content"],
             format!("event: tips.update\nid: 0a1b2c3d-42\ndata: {json}\n\n")
+        );
+    }
+
+    #[test]
+    fn per_kind_destinations_carry_the_kind() {
+        assert_eq!(
+            destination("adic-events", "tips.update", true),
+            "adic-events.tips.update"
+        );
+        assert_eq!(
+            destination("adic.ws.events", "tips.update", false),
+            "adic.ws.events"
         );
     }
 }

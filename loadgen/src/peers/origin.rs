@@ -9,11 +9,14 @@
 //!   and a control message `c:{"type":"subscribe","channel":…}`; from then on Pushpin sends
 //!   what is published to the channel as `ws-message` content in text frames.
 //!
+//! A request whose query names one kind (`?events=tips.update`) is held on that kind's channel
+//! (`<channel>.tips.update`, where the bridge publishes with `--per-kind`) instead.
+//!
 //! The origin only works when a client connects; events never pass through it.
 
 use axum::body::Bytes;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SEC_WEBSOCKET_EXTENSIONS};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
@@ -22,10 +25,19 @@ const WEBSOCKET_EVENTS: &str = "application/websocket-events";
 
 /// Answers Pushpin on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, channel: String) -> anyhow::Result<()> {
-    let channel = HeaderValue::from_str(&channel)?;
-    let app = Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
-        let channel = channel.clone();
-        async move { answer(&headers, &body, channel) }
+    HeaderValue::from_str(&channel)?;
+    let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+        let channel = channel_for(&channel, uri.query());
+        async move {
+            match HeaderValue::from_str(&channel) {
+                Ok(channel) => answer(&headers, &body, channel),
+                Err(_) => (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "events= is not a valid channel name",
+                )
+                    .into_response(),
+            }
+        }
     });
     tracing::info!(addr = %listener.local_addr()?, "GRIP origin listening");
     axum::serve(listener, app).await?;
@@ -62,6 +74,19 @@ fn answer(headers: &HeaderMap, body: &[u8], channel: HeaderValue) -> Response {
         )
             .into_response(),
         Err(e) => (axum::http::StatusCode::BAD_REQUEST, e).into_response(),
+    }
+}
+
+/// The channel for a request: `<base>.<kind>` when its query has `events=<kind>`, else `base`.
+pub fn channel_for(base: &str, query: Option<&str>) -> String {
+    let kind = query
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("events="))
+        .filter(|kind| !kind.is_empty());
+    match kind {
+        Some(kind) => format!("{base}.{kind}"),
+        None => base.to_owned(),
     }
 }
 
@@ -135,6 +160,19 @@ mod tests {
         assert_eq!(
             events[1].1,
             br#"c:{"type":"subscribe","channel":"adic-events"}"#.as_slice()
+        );
+    }
+
+    #[test]
+    fn one_kind_in_the_query_picks_its_channel() {
+        assert_eq!(channel_for("adic-events", None), "adic-events");
+        assert_eq!(
+            channel_for("adic-events", Some("heartbeat=false")),
+            "adic-events"
+        );
+        assert_eq!(
+            channel_for("adic-events", Some("a=1&events=tips.update")),
+            "adic-events.tips.update"
         );
     }
 
