@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Plots a bench.sh output folder: server memory versus idle connections, and latency
-percentiles versus publish rate, every server (edge, floor, peers) side by side; with several
-runs, the median of each step. Needs matplotlib (`pip install matplotlib`).
+"""Plots a bench.sh output folder: server memory versus idle connections, latency percentiles
+versus deliveries per second, and throughput (deliveries received and server CPU) versus the
+deliveries offered, every server (edge, floor, peers) side by side; with several runs, the
+median of each step. Needs matplotlib (`pip install matplotlib`).
 Usage: loadgen/plot.py <folder> <output prefix>"""
 
 import json
@@ -85,11 +86,46 @@ def latency(runs, out):
     fig.savefig(out, dpi=110)
 
 
+def throughput(runs, out):
+    """Top: deliveries received per second against those offered (events/s x clients); a server
+    that keeps up stays on the diagonal. Bottom: the server's CPU (cores) for it."""
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex="col")
+    servers = sorted({s for sc, s, *_ in runs if sc == "fanout"}, key=lambda s: list(STYLES).index(s) if s in STYLES else 9)
+    colors = {"edge": "tab:blue", "floor": "tab:gray", "pushpin": "tab:purple", "nats-ws": "tab:brown"}
+    for col, transport in enumerate(["ws", "sse"]):
+        top, bottom = axes[0][col], axes[1][col]
+        most = 0
+        for server in servers:
+            steps = [(rate, r) for sc, s, t, rate, r in runs if sc == "fanout" and s == server and t == transport]
+            if not steps:
+                continue
+            offered = medians([(rate, rate * r["connected"] / 1000) for rate, r in steps])
+            got = medians([(rate, r["deliveries_per_sec"] / 1000) for rate, r in steps])
+            cpu = medians([(rate, r["server_cpu"] or 0) for rate, r in steps])
+            x = [v for _, v in offered]
+            most = max([most] + x)
+            style = dict(linestyle=STYLES.get(server, "-"), marker="o", color=colors.get(server))
+            top.plot(x, [v for _, v in got], label=server, **style)
+            bottom.plot(x, [v for _, v in cpu], label=server, **style)
+        top.plot([0, most], [0, most], color="black", alpha=0.2, linewidth=1)
+        top.set_title(f"{transport}: deliveries received")
+        top.set_ylabel("deliveries/s received (thousands)")
+        bottom.set_title(f"{transport}: server CPU")
+        bottom.set_ylabel("server CPU (cores; 1 = its whole core)")
+        bottom.set_xlabel("deliveries/s offered (thousands)")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def main():
     folder, prefix = sys.argv[1], sys.argv[2]
     runs = reports(folder)
     memory(runs, f"{prefix}-memory.png")
     latency(runs, f"{prefix}-latency.png")
+    throughput(runs, f"{prefix}-throughput.png")
 
 
 if __name__ == "__main__":

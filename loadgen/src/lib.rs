@@ -18,6 +18,8 @@ pub mod floor;
 pub mod nats_wire;
 pub mod peers;
 pub mod publish;
+pub mod report;
 pub mod run;
+pub mod scenario;
 pub mod stats;
 pub mod system;

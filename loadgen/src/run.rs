@@ -11,13 +11,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use adic_protocol::{Cursor, Epoch, Kind};
+use adic_protocol::Kind;
 use adic_publisher::{NatsArgs, StreamSettings};
-use serde::Serialize;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::conn::{self, Target, Transport};
-use crate::stats::{new_histogram, tally_kinds, CatchUp, ConnResult, KindTally};
+pub use crate::report::{Latency, Report};
+use crate::scenario::{kind_subject, prepare_storm, with_events, with_since};
+use crate::stats::{new_histogram, tally_kinds, ConnResult};
 use crate::{publish, system};
 
 /// Settings of a run.
@@ -90,127 +91,6 @@ pub struct RunArgs {
     /// Where to write the JSON report.
     #[arg(long)]
     pub report: Option<PathBuf>,
-}
-
-/// Latency percentiles in milliseconds.
-#[derive(Debug, Default, Serialize)]
-pub struct Latency {
-    pub samples: u64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p99_ms: f64,
-    pub p999_ms: f64,
-    pub max_ms: f64,
-}
-
-/// What a run measured.
-#[derive(Debug, Default, Serialize)]
-pub struct Report {
-    pub label: String,
-    pub transport: String,
-    pub connections: usize,
-    pub connected: usize,
-    pub connect_failed: usize,
-    pub connects_per_sec: f64,
-    pub server_rss_before_kib: Option<u64>,
-    pub server_rss_idle_kib: Option<u64>,
-    /// (idle RSS - RSS before) / connections.
-    pub server_kib_per_connection: Option<f64>,
-    pub sockstat_idle: system::Sockstat,
-    pub loadgen_rss_kib: Option<u64>,
-    pub rate: f64,
-    pub published: u64,
-    pub received: u64,
-    /// Published × connected, for runs where every connection takes every event; with
-    /// `--filter-spread`, the sum over connections of the events published of its kind.
-    pub expected: u64,
-    pub lost: u64,
-    pub out_of_order: u64,
-    pub deliveries_per_sec: f64,
-    pub latency: Latency,
-    /// Busy share of each core while publishing.
-    pub core_busy: Vec<f64>,
-    /// Server CPU while publishing (and draining), in cores.
-    pub server_cpu: Option<f64>,
-    /// The same as CPU seconds: deliveries per server CPU second = received / this.
-    pub server_cpu_secs: Option<f64>,
-    /// Events in the burst (0: not a burst run).
-    pub burst_events: u64,
-    /// From the first event of the burst handed to the publisher until all were acked by NATS.
-    pub burst_publish_ms: Option<f64>,
-    /// From the first event of the burst handed to the publisher until the last delivery to any
-    /// connection.
-    pub last_delivery_ms: Option<f64>,
-    pub closes: u64,
-    /// Reconnect storm: how far back the cursors were (None: not a storm run).
-    pub storm_back: Option<u64>,
-    /// The cursor every connection resumed from.
-    pub storm_cursor: Option<String>,
-    /// The stream's newest sequence at the start of the storm: what everyone must reach.
-    pub storm_target_seq: Option<u64>,
-    /// Connections that reached the target.
-    pub caught_up: u64,
-    /// From the start of the storm until the last connection reached the target.
-    pub caught_up_ms: Option<f64>,
-    /// Most consumers on the stream in samples every 100 ms during the storm.
-    pub max_consumers: Option<usize>,
-    pub consumer_samples: u64,
-    /// Filtered fan-out (`--filter-spread` K; 0: every connection takes every event).
-    pub filter_spread: usize,
-    /// Per kind subscribed to: connections, published, expected, received, lost.
-    pub filter_kinds: Vec<KindTally>,
-    /// Events received of another kind than the connection subscribed to.
-    pub wrong_kind: u64,
-    /// Progress markers received (written by the server, not counted as deliveries).
-    pub progress_markers: u64,
-    pub errors: Vec<String>,
-}
-
-/// `path` with `events=<kind>` added to its query.
-pub fn with_events(path: &str, kind: Kind) -> String {
-    let separator = if path.contains('?') { '&' } else { '?' };
-    format!("{path}{separator}events={}", kind.name())
-}
-
-/// The subject of one kind's events on a peer bridged with `--per-kind`: `<subject>.<kind name>`.
-pub fn kind_subject(subject: &str, kind: Kind) -> String {
-    format!("{subject}.{}", kind.name())
-}
-
-/// `path` with `since=<cursor>` added to its query.
-pub fn with_since(path: &str, cursor: &str) -> String {
-    let separator = if path.contains('?') { '&' } else { '?' };
-    format!("{path}{separator}since={cursor}")
-}
-
-/// A storm about to start: the cursor, what to catch up on, and the stream to watch.
-struct Storm {
-    cursor: String,
-    catch_up: Arc<CatchUp>,
-    stream: async_nats::jetstream::stream::Stream,
-}
-
-/// Publishes the prefill, then reads the stream's newest sequence and epoch.
-async fn prepare_storm(args: &RunArgs, back: u64) -> anyhow::Result<Storm> {
-    if args.storm_prefill > 0 {
-        publish::burst(&args.nats, args.stream.clone(), args.storm_prefill, || ()).await?;
-    }
-    let client = args.nats.connect("adic-loadgen-storm").await?;
-    let js = async_nats::jetstream::new(client);
-    let mut stream = js.get_stream(&args.stream.name).await?;
-    let info = stream.info().await?;
-    let (target, created) = (info.state.last_sequence, info.created);
-    anyhow::ensure!(
-        target > back,
-        "the stream holds {target} events, not more than --storm-back {back}"
-    );
-    let epoch = Epoch::derive(&args.stream.name, created.unix_timestamp_nanos());
-    let after = target - back;
-    Ok(Storm {
-        cursor: Cursor::new(epoch, after).to_string(),
-        catch_up: Arc::new(CatchUp::new(after, target)),
-        stream,
-    })
 }
 
 /// Runs the load and returns the report (also written to `--report`).
@@ -550,27 +430,4 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
     }
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn adds_the_cursor_to_the_query() {
-        assert_eq!(
-            with_since("/v1/ws/events", "0a1b2c3d-42"),
-            "/v1/ws/events?since=0a1b2c3d-42"
-        );
-        assert_eq!(
-            with_since("/v1/ws/events?events=tips.update", "0a1b2c3d-42"),
-            "/v1/ws/events?events=tips.update&since=0a1b2c3d-42"
-        );
-        assert_eq!(
-            with_events("/v1/ws/events", Kind::TipsUpdated),
-            "/v1/ws/events?events=tips.update"
-        );
-        let cursor = Cursor::new(Epoch(0x0a1b_2c3d), 42).to_string();
-        assert_eq!(cursor.parse::<Cursor>().unwrap().seq, 42);
-    }
 }

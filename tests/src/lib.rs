@@ -18,6 +18,7 @@ pub mod nats;
 pub mod otlp;
 pub mod processes;
 pub mod prometheus;
+pub mod promql;
 pub mod proxies;
 pub mod stream;
 
