@@ -8,7 +8,7 @@
 #   loadgen/bench.sh                 # everything, default durations, three runs (hours)
 #   SCENARIOS="idle fanout" STEP=10s RUNS=1 loadgen/bench.sh
 #   SCENARIOS=burst SERVERS="edge pushpin nats-ws" loadgen/bench.sh
-#   SCENARIOS="storm storm-old" SERVERS=edge RUNS=1 loadgen/bench.sh   # reconnect storms (edge, ws)
+#   SCENARIOS="storm storm-old" SERVERS="edge nats-ws" RUNS=1 loadgen/bench.sh   # reconnect storms (ws)
 #   SCENARIOS=filter RUNS=1 loadgen/bench.sh   # filtered vs unfiltered fan-out (edge and peers)
 #
 # Reports (one JSON per load run) and a summary go to $OUT (target/bench/<time>/).
@@ -16,10 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # PRESET=comparison: every scenario, every server, one run, sized to finish in about an hour on
-# this two-core machine (fan-out at 5,000 clients stepping 10k to 160k deliveries/s, 15 s a step).
+# this two-core machine (fan-out at 5,000 clients stepping 1k to 160k deliveries/s, 15 s a step).
 # Any variable set explicitly still wins.
 if [ "${PRESET:-}" = comparison ]; then
-  : "${RUNS:=1}" "${FANOUT_CLIENTS:=5000}" "${RATES:=2 4 8 16 24 32}" "${STEP:=15s}"
+  : "${RUNS:=1}" "${FANOUT_CLIENTS:=5000}" "${RATES:=0.2 0.5 1 2 4 8 16 24 32}" "${STEP:=15s}"
   : "${IDLE_STEPS:=2000 6000 10000}" "${HOLD_CLIENTS:=10000}" "${HOLD_FOR:=60s}"
   : "${BURST_WAIT:=60s}" "${FILTER_FOR:=20s}"
 elif [ -n "${PRESET:-}" ]; then
@@ -32,6 +32,9 @@ RUNS=${RUNS:-3}
 IDLE_STEPS=${IDLE_STEPS:-"5000 10000 19000"}
 FANOUT_CLIENTS=${FANOUT_CLIENTS:-10000}
 RATES=${RATES:-"10 20 40 80 160 320 640"}
+# 0: run every rate step even after one fails (p99 > 100 ms or loss), to compare servers at the
+# same load beyond the point where one of them stops being sustainable.
+STOP_AT_FAILURE=${STOP_AT_FAILURE:-1}
 STEP=${STEP:-30s}
 HOLD_CLIENTS=${HOLD_CLIENTS:-19000}
 HOLD_FOR=${HOLD_FOR:-300s}
@@ -135,7 +138,10 @@ start_server() { # edge|floor|pushpin|nats-ws [edge args...]
       wait_port 9301
       start_bridge --pushpin-publish http://127.0.0.1:5561/publish/ ;;
     nats-ws)
-      taskset -c 0 nats-server -c "$PEERS/nats-ws/nats.conf" >>"$OUT/nats-ws.log" 2>&1 &
+      # With NATS_WS_JS (storms), JetStream on, so its clients can resume.
+      local js=()
+      [ -z "${NATS_WS_JS:-}" ] || { rm -rf "$WORK/nats-ws-js"; js=(-js -sd "$WORK/nats-ws-js"); }
+      taskset -c 0 nats-server -c "$PEERS/nats-ws/nats.conf" "${js[@]}" >>"$OUT/nats-ws.log" 2>&1 &
       SERVER_PID=$!
       wait_port 9412 && wait_port 9411
       start_bridge --nats-ws-url nats://127.0.0.1:9412 ;;
@@ -222,6 +228,7 @@ for run in $(seq "$RUNS"); do
               label="fanout-$server-$transport-$rate-r$run"
               load "$label" "$server" "$transport" --connections "$FANOUT_CLIENTS" --rate "$rate" --duration "$STEP"
               stop_server
+              [ "$STOP_AT_FAILURE" = 0 ] && continue
               python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["latency"]["p99_ms"] <= 100 and r["lost"] == 0 else 1)' "$OUT/$label.json" || break
             done ;;
           hold)
@@ -231,18 +238,28 @@ for run in $(seq "$RUNS"); do
               --rate 0.1 --duration "$HOLD_FOR" --drain 5s
             stop_server ;;
           storm|storm-old)
-            # The edge resuming many clients at once; the others do not resume by cursor.
-            [ "$server" = edge ] && [ "$transport" = ws ] || continue
+            # Many clients resuming at once: the edge by cursor (from its ring, or JetStream pages
+            # for storm-old); nats-ws clients each with a JetStream consumer of their own on that
+            # server, as nats.ws resumes. Pushpin and the floor keep no history to resume from.
+            [ "$transport" = ws ] || continue
+            case $server in edge|nats-ws) ;; *) continue ;; esac
             if [ "$scenario" = storm ]; then
               clients=$STORM_CLIENTS back=$STORM_BACK prefill=$STORM_PREFILL edge_args=()
             else
               clients=$STORM_OLD_CLIENTS back=$STORM_OLD_BACK prefill=$STORM_OLD_PREFILL
               edge_args=(--ring-events "$STORM_OLD_RING")
             fi
+            peer_args=()
+            if [ "$server" = nats-ws ]; then
+              edge_args=() NATS_WS_JS=1 BRIDGE_ARGS=(--nats-ws-stream adic-ws)
+              peer_args=(--peer-stream adic-ws --peer-nats-url nats://127.0.0.1:9412)
+            fi
             start_server "$server" "${edge_args[@]}"
             load "$scenario-$server-$transport-$clients-r$run" "$server" "$transport" --connections "$clients" \
-              --storm-back "$back" --storm-prefill "$prefill" --rate "$STORM_RATE" --drain "$STORM_WAIT"
-            stop_server ;;
+              --storm-back "$back" --storm-prefill "$prefill" --rate "$STORM_RATE" --drain "$STORM_WAIT" \
+              "${peer_args[@]}"
+            stop_server
+            NATS_WS_JS="" BRIDGE_ARGS=() ;;
           filter)
             [ "$server" = floor ] && continue
             slow_rate=$(python3 -c "print($FILTER_RATE / $FILTER_SPREAD)")

@@ -194,6 +194,23 @@ def versus(fan):
               f'{num(e_cpu, "{:.0f}")} / {num(p_cpu, "{:.0f}")} | {ratio(e_cpu, p_cpu)} | {num(at, "{:g}")} | '
               f'{num(e_p99, "{:.2f}")} / {num(p_p99, "{:.2f}")} | {ratio(e_p99, p_p99)} |')
     print()
+    print("At the same step (the same clients and events/s), every step both ran: server CPU and p99, edge / other "
+          "(`*`: a step that does not count for one of the two; `lost`: the other lost deliveries there).\n")
+    print("| transport | other | events/s | deliveries/s: edge / other | deliveries per server CPU s: edge / other | ratio | "
+          "p99 ms: edge / other | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for transport, server, _, _ in rows:
+        edge_steps, peer_steps = series[("edge", transport)], series[(server, transport)]
+        for x in sorted(set(edge_steps) & set(peer_steps)):
+            e, p = edge_steps[x], peer_steps[x]
+            mark = "" if server_core_busier(e) and server_core_busier(p) else " *"
+            lost = " lost" if sum(r["lost"] for r in p) else ""
+            e_cpu, p_cpu = med([per_cpu_second(r) for r in e]), med([per_cpu_second(r) for r in p])
+            e_p99, p_p99 = med([r["latency"]["p99_ms"] for r in e]), med([r["latency"]["p99_ms"] for r in p])
+            print(f'| {transport} | {server} | {x:g}{mark} | {med([r["deliveries_per_sec"] for r in e]):.0f} / '
+                  f'{med([r["deliveries_per_sec"] for r in p]):.0f}{lost} | {num(e_cpu, "{:.0f}")} / {num(p_cpu, "{:.0f}")} | '
+                  f'{ratio(e_cpu, p_cpu)} | {num(e_p99, "{:.2f}")} / {num(p_p99, "{:.2f}")} | {ratio(e_p99, p_p99)} |')
+    print()
 
 
 def burst(groups):
@@ -247,10 +264,12 @@ def storm(groups):
         return
     print("### Reconnect storms: every client resumes at once by cursor\n")
     print("Time from the start of the storm until every client had every event up to the stream's newest "
-          "at the start; JetStream consumers on the stream sampled every 100 ms.\n")
+          "at the start; JetStream consumers sampled every 100 ms on the stream the clients resume from (the "
+          "edge's; for nats-ws, the one on the WebSocket nats-server). Server CPU seconds from the first connect "
+          "until every client caught up.\n")
     print("| scenario | server | clients | connected | cursor back | caught up | caught up ms | max consumers | "
-          "lost | duplicates/out of order | closes | server core | other core |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "lost | duplicates/out of order | closes | server CPU s | server core | other core |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for scenario, (server, _transport), steps in rows:
         for n, runs in sorted(steps.items()):
             print(f'| {scenario} | {server} | {n:g} | {med([r["connected"] for r in runs]):g} | '
@@ -258,6 +277,7 @@ def storm(groups):
                   f'{spread([r["caught_up_ms"] for r in runs], "{:.0f}")} | '
                   f'{max((r["max_consumers"] or 0) for r in runs)} | {sum(r["lost"] for r in runs)} | '
                   f'{sum(r["out_of_order"] for r in runs)} | {sum(r["closes"] for r in runs)} | '
+                  f'{spread([r.get("server_cpu_secs") for r in runs])} | '
                   f'{med([cores(r)[0] for r in runs]):.0%} | {med([cores(r)[1] for r in runs]):.0%} |')
     print()
 

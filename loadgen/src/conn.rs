@@ -5,7 +5,7 @@
 //! connections can exceed one address's ephemeral ports.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
@@ -27,6 +27,60 @@ pub struct Target {
     pub path: String,
     /// The NATS subject a `nats-ws` connection subscribes to.
     pub subject: String,
+    /// A `nats-ws` connection that resumes: it asks JetStream for a consumer of its own from a
+    /// stream sequence instead of subscribing to `subject`.
+    pub resume: Option<JsResume>,
+}
+
+/// Where a resuming `nats-ws` connection starts: what a nats.ws client holding a cursor does.
+#[derive(Clone, Debug)]
+pub struct JsResume {
+    /// The JetStream stream on the WebSocket nats-server.
+    pub stream: String,
+    /// Its sequence of the first event the client does not have.
+    pub start_seq: u64,
+}
+
+/// Per-connection inbox numbers.
+static INBOXES: AtomicU64 = AtomicU64::new(0);
+
+/// The opening a `nats-ws` connection sends: `CONNECT`, then either a `SUB` to the target's
+/// subject, or (resuming) a `SUB` to a fresh inbox and to the reply subject of a request for an
+/// ephemeral push consumer delivering there from the start sequence (acks off, in memory), then
+/// a `PING`. Returns it and the reply subject's sid when resuming.
+pub fn nats_ws_hello(target: &Target) -> (String, Option<u64>) {
+    let connect = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
+    let Some(resume) = &target.resume else {
+        return (
+            format!("{connect}SUB {} 1\r\nPING\r\n", target.subject),
+            None,
+        );
+    };
+    let n = INBOXES.fetch_add(1, Ordering::Relaxed);
+    let (inbox, reply) = (
+        format!("_INBOX.adic-loadgen.{}.{n}", std::process::id()),
+        format!("_INBOX.adic-loadgen.{}.{n}.api", std::process::id()),
+    );
+    let request = serde_json::json!({
+        "stream_name": resume.stream,
+        "config": {
+            "deliver_subject": inbox,
+            "deliver_policy": "by_start_sequence",
+            "opt_start_seq": resume.start_seq,
+            "ack_policy": "none",
+            "replay_policy": "instant",
+            "mem_storage": true,
+            "num_replicas": 1,
+            "inactive_threshold": 30_000_000_000u64,
+        }
+    })
+    .to_string();
+    let hello = format!(
+        "{connect}SUB {inbox} 1\r\nSUB {reply} 2\r\nPUB $JS.API.CONSUMER.CREATE.{} {reply} {}\r\n{request}\r\nPING\r\n",
+        resume.stream,
+        request.len()
+    );
+    (hello, Some(2))
 }
 
 /// Which transport to use.
@@ -160,10 +214,7 @@ async fn nats_ws(
         .write_buffer_size(0);
     let (mut ws, _) =
         tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
-    let hello = format!(
-        "CONNECT {{\"verbose\":false,\"pedantic\":false}}\r\nSUB {} 1\r\nPING\r\n",
-        target.subject
-    );
+    let (hello, api_sid) = nats_ws_hello(target);
     ws.send(Message::binary(hello.into_bytes())).await?;
     let mut parser = Parser::default();
     loop {
@@ -185,6 +236,13 @@ async fn nats_ws(
             match op {
                 Op::Msg { payload, .. } if payload.starts_with(WS_EVENT) => {
                     result.event(cursor_seq_after(&payload, br#""id":""#), &payload);
+                }
+                // JetStream's answer to the consumer request: an error ends the connection.
+                Op::Msg { sid, payload } if Some(sid) == api_sid => {
+                    let answer: serde_json::Value = serde_json::from_slice(&payload)?;
+                    if let Some(error) = answer.get("error") {
+                        anyhow::bail!("creating a consumer: {error}");
+                    }
                 }
                 Op::Ping => ws.send(Message::binary(&b"PONG\r\n"[..])).await?,
                 Op::Pong if !result.connected => {
@@ -295,6 +353,55 @@ impl Body {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resuming_nats_ws_client_asks_for_a_consumer_from_its_sequence() {
+        let mut target = Target {
+            server: "127.0.0.1:1".parse().unwrap(),
+            path: "/".into(),
+            subject: "adic.ws.events".into(),
+            resume: None,
+        };
+        let (hello, api) = nats_ws_hello(&target);
+        assert_eq!(
+            hello,
+            "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB adic.ws.events 1\r\nPING\r\n"
+        );
+        assert_eq!(api, None);
+        target.resume = Some(JsResume {
+            stream: "adic-ws".into(),
+            start_seq: 901,
+        });
+        let (hello, api) = nats_ws_hello(&target);
+        assert_eq!(api, Some(2));
+        let lines: Vec<&str> = hello.split("\r\n").collect();
+        let inbox = lines[1]
+            .strip_prefix("SUB ")
+            .unwrap()
+            .strip_suffix(" 1")
+            .unwrap();
+        let reply = lines[2]
+            .strip_prefix("SUB ")
+            .unwrap()
+            .strip_suffix(" 2")
+            .unwrap();
+        let publish = format!(
+            "PUB $JS.API.CONSUMER.CREATE.adic-ws {reply} {}",
+            lines[4].len()
+        );
+        assert_eq!(lines[3], publish);
+        let request: serde_json::Value = serde_json::from_str(lines[4]).unwrap();
+        assert_eq!(request["stream_name"], "adic-ws");
+        assert_eq!(request["config"]["deliver_subject"], inbox);
+        assert_eq!(request["config"]["opt_start_seq"], 901);
+        assert_eq!(request["config"]["deliver_policy"], "by_start_sequence");
+        assert_eq!(lines[5], "PING");
+        assert_ne!(
+            nats_ws_hello(&target).0,
+            hello,
+            "every connection has its own inbox"
+        );
+    }
 
     #[test]
     fn decodes_chunks_split_anywhere() {

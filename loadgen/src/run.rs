@@ -72,6 +72,14 @@ pub struct RunArgs {
     /// Events published (as fast as possible) before a storm.
     #[arg(long, default_value_t = 1000)]
     pub storm_prefill: usize,
+    /// A `nats-ws` storm: the JetStream stream on the WebSocket nats-server that the bridge
+    /// fills (`adic-peer-bridge --nats-ws-stream`); each connection resumes with a consumer of
+    /// its own on it, as a nats.ws client holding a cursor would.
+    #[arg(long)]
+    pub peer_stream: Option<String>,
+    /// The WebSocket nats-server's NATS port, to find where a `nats-ws` storm starts.
+    #[arg(long, default_value = "nats://127.0.0.1:9412")]
+    pub peer_nats_url: String,
     /// Filtered fan-out: connection i subscribes to one kind only (`?events=<kind>`), the
     /// `i mod K`-th of the K kinds this rate run publishes most; loss is then counted per
     /// connection against the events published of its kind. Rate runs only. A `nats-ws`
@@ -103,7 +111,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     let storm = match args.storm_back {
         Some(back) => {
             let storm = prepare_storm(&args, back).await?;
-            path = with_since(&path, &storm.cursor);
+            if storm.resume.is_none() {
+                path = with_since(&path, &storm.cursor);
+            }
             // The edge's live feed takes the prefill into its ring.
             tokio::time::sleep(Duration::from_secs(1)).await;
             Some(storm)
@@ -123,6 +133,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
             server: args.server,
             path,
             subject: args.nats_ws_subject.clone(),
+            resume: storm.as_ref().and_then(|s| s.resume.clone()),
         })]
     } else {
         spread
@@ -132,6 +143,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
                     server: args.server,
                     path: with_events(&path, *kind),
                     subject: kind_subject(&args.nats_ws_subject, *kind),
+                    resume: None,
                 })
             })
             .collect()

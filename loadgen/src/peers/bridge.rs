@@ -11,7 +11,8 @@
 //!   API. One request at a time, in order; events that queue up while a request is in flight go
 //!   together in the next one (as a publisher under load would batch them).
 //! - **nats-server's WebSocket listener**: the WebSocket payload is published on a core subject
-//!   of that server, where the clients subscribed.
+//!   of that server, where the clients subscribed. With `--nats-ws-stream`, that
+//!   server also keeps them in a JetStream stream (in memory), from which its clients resume.
 //!
 //! With `--per-kind`, each event goes to its kind's channel or subject instead
 //! (`<channel>.<kind name>`, `<subject>.<kind name>`), for clients that take one kind: what a
@@ -59,6 +60,10 @@ pub struct BridgeArgs {
     /// Publish each event to its kind's channel or subject (`<channel>.<kind>`) instead.
     #[arg(long)]
     pub per_kind: bool,
+    /// Also keep what is published on the WebSocket nats-server in a JetStream stream of this
+    /// name (in memory; that server must run with JetStream), so its clients can resume.
+    #[arg(long, requires = "nats_ws_url")]
+    pub nats_ws_stream: Option<String>,
 }
 
 /// One event in the edge's two wire formats, and the channel it goes to.
@@ -112,6 +117,18 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    if let (Some(client), Some(name)) = (&nats_ws, &args.nats_ws_stream) {
+        let subject = destination(&args.nats_ws_subject, ">", args.per_kind);
+        jetstream::new(client.clone())
+            .get_or_create_stream(jetstream::stream::Config {
+                name: name.clone(),
+                subjects: vec![subject],
+                storage: jetstream::stream::StorageType::Memory,
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("creating the stream {name} on the WebSocket nats-server"))?;
+    }
     let pushpin = args.pushpin_publish.clone().map(|url| {
         let (tx, rx) = mpsc::channel(PUSHPIN_QUEUE);
         let task = tokio::spawn(to_pushpin(url, rx));
