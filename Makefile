@@ -15,7 +15,7 @@ e2e:
 	cargo test -p adic-tests
 
 bench:
-	loadgen/bench.sh
+	PRESET=comparison loadgen/bench.sh
 
 microbench:
 	cargo bench -p adic-edge --bench hot_paths
