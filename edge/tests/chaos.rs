@@ -246,12 +246,16 @@ async fn publisher_restarted_mid_stream_stores_no_duplicate() {
     );
 }
 
-/// How long the stalled client stops reading after its first event.
+/// How long the stalled client stops reading after its first event: under the edge's 10 s write
+/// timeout, since a client stalled for longer loses its socket before it can read the close.
 const STALL: Duration = Duration::from_secs(8);
 
 #[tokio::test]
 async fn a_stalled_client_is_closed_and_catches_up_without_slowing_the_others() {
-    let world = world(&["--client-queue-bytes", "262144"]).await;
+    // A 512 KiB queue (with the balancer's and the kernel's buffers, about a second of this
+    // traffic) lets a reader on this busy two-core machine be late by a scheduling hiccup without
+    // being taken for stalled; the stalled client, 8 s behind, overflows it all the same.
+    let world = world(&["--client-queue-bytes", "524288"]).await;
     let clients = clients(&world, &[("stalled", Via::StallingWebSocket(STALL))]).await;
     // 4 KB events at 300/s: the stalled client's socket and queue fill within seconds.
     let publisher = NumberedPublisher::start(&world, 1, 300, 4000)
