@@ -274,15 +274,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let elapsed = started.elapsed().as_secs_f64();
-        report.core_busy = system::core_busy(&cores_before, &system::core_ticks());
-        if let (Some(b), Some(a)) = (
+        record_cpu(
+            &mut report,
+            &cores_before,
             server_before,
-            args.server_pid.and_then(system::tree_cpu_ticks),
-        ) {
-            let secs = a.saturating_sub(b) as f64 / 100.0;
-            report.server_cpu = Some(secs / elapsed);
-            report.server_cpu_secs = Some(secs);
-        }
+            args.server_pid,
+            elapsed,
+        );
         publishing.store(true, Ordering::Relaxed);
         if let Some(publisher) = storm_publisher.take() {
             report.published = tokio::task::spawn_blocking(move || publisher.join())
@@ -323,15 +321,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let elapsed = start.elapsed().as_secs_f64();
-        report.core_busy = system::core_busy(&cores_before, &system::core_ticks());
-        if let (Some(b), Some(a)) = (
+        record_cpu(
+            &mut report,
+            &cores_before,
             server_before,
-            args.server_pid.and_then(system::tree_cpu_ticks),
-        ) {
-            let secs = a.saturating_sub(b) as f64 / 100.0;
-            report.server_cpu = Some(secs / elapsed);
-            report.server_cpu_secs = Some(secs);
-        }
+            args.server_pid,
+            elapsed,
+        );
     } else if args.rate > 0.0 {
         let cores_before = system::core_ticks();
         let server_before = args.server_pid.and_then(system::tree_cpu_ticks);
@@ -358,15 +354,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         publish_secs = began.elapsed().as_secs_f64();
         tokio::time::sleep(args.drain).await;
         let elapsed = began.elapsed().as_secs_f64();
-        report.core_busy = system::core_busy(&cores_before, &system::core_ticks());
-        if let (Some(b), Some(a)) = (
+        record_cpu(
+            &mut report,
+            &cores_before,
             server_before,
-            args.server_pid.and_then(system::tree_cpu_ticks),
-        ) {
-            let secs = a.saturating_sub(b) as f64 / 100.0;
-            report.server_cpu = Some(secs / elapsed);
-            report.server_cpu_secs = Some(secs);
-        }
+            args.server_pid,
+            elapsed,
+        );
     }
 
     let _ = stop_tx.send(true);
@@ -442,4 +436,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
     }
     Ok(report)
+}
+
+/// Both cores' busy share and the server's CPU (cores, and CPU seconds) since the marks taken
+/// `elapsed` seconds ago.
+fn record_cpu(
+    report: &mut Report,
+    cores_before: &[(u64, u64)],
+    server_before: Option<u64>,
+    server_pid: Option<u32>,
+    elapsed: f64,
+) {
+    report.core_busy = system::core_busy(cores_before, &system::core_ticks());
+    if let (Some(b), Some(a)) = (server_before, server_pid.and_then(system::tree_cpu_ticks)) {
+        let secs = a.saturating_sub(b) as f64 / 100.0;
+        report.server_cpu = Some(secs / elapsed);
+        report.server_cpu_secs = Some(secs);
+    }
 }
