@@ -7,7 +7,7 @@
 //!
 //! Layout: [`connect`] (NATS options), [`stream`] (the one stream), [`publisher`] (the handle and
 //! its task), [`trace`] (trace context headers), [`telemetry`] (logs and OTLP trace export),
-//! [`metrics`] (Prometheus), [`simulate`] (a synthetic node for demos and tests), [`cli`] (the
+//! [`metrics`] (Prometheus), [`signal`] (SIGTERM and Ctrl-C), [`simulate`] (a synthetic node for demos and tests), [`cli`] (the
 //! `adic-publisher` commands).
 //!
 //! ```no_run
@@ -30,6 +30,7 @@ pub mod cli;
 pub mod connect;
 pub mod metrics;
 pub mod publisher;
+pub mod signal;
 pub mod simulate;
 pub mod stream;
 pub mod telemetry;

@@ -123,3 +123,57 @@ async fn simulate_publishes_contract_events_on_their_subjects() {
         assert_eq!(subject, event.kind().subject(nats.prefix()));
     }
 }
+
+#[tokio::test]
+async fn sigterm_flushes_what_was_published_and_exits_zero() {
+    let nats = TestNats::start().await.unwrap();
+    let child = tokio::process::Command::new(BIN)
+        .arg("simulate")
+        .args(target(&nats))
+        .args(["--speed", "200", "--seed", "3"])
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Wait until events are flowing into the stream.
+    let js = async_nats::jetstream::new(nats.client().await.unwrap());
+    let flowing = adic_tests::wait_until(Duration::from_secs(30), || {
+        let js = js.clone();
+        let name = nats.stream_name().to_owned();
+        async move {
+            match js.get_stream(&name).await {
+                Ok(mut s) => s.info().await.is_ok_and(|i| i.state.messages >= 50),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    assert!(flowing.is_ok(), "the simulator published nothing");
+
+    let pid = child.id().unwrap();
+    assert!(pid > 1);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", "--", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("adic-publisher exits after SIGTERM")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    // "published N events (N acked, …": everything published was acked and is in the stream.
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("published "))
+        .unwrap_or_else(|| panic!("no final count: {stderr}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let (published, acked) = (numbers[0], numbers[1]);
+    assert_eq!(published, acked, "{line}");
+    let mut stream = js.get_stream(nats.stream_name()).await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, acked, "{line}");
+}

@@ -1,5 +1,5 @@
 use adic_publisher::cli::{self, Cli};
-use adic_publisher::telemetry;
+use adic_publisher::{signal, telemetry};
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
@@ -7,9 +7,8 @@ fn main() -> anyhow::Result<()> {
     // Before the runtime: the trace exporter runs on a thread of its own.
     let telemetry = telemetry::init("adic-publisher")?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let result = runtime.block_on(cli::run(cli, async {
-        let _ = tokio::signal::ctrl_c().await;
-    }));
+    // SIGTERM (Docker, Kubernetes) and Ctrl-C both flush what is buffered, then exit 0.
+    let result = runtime.block_on(cli::run(cli, signal::shutdown()));
     drop(runtime);
     // Flushes the spans still buffered.
     drop(telemetry);
