@@ -78,7 +78,10 @@ impl App {
         let server = server::serve(
             self.listener,
             router,
-            edge.settings.write_timeout,
+            server::Limits {
+                write_timeout: edge.settings.write_timeout,
+                head_timeout: edge.settings.head_timeout,
+            },
             async move {
                 let _ = stopped.await;
             },

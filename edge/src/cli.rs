@@ -18,7 +18,32 @@ pub async fn run(
     match cli.command {
         Command::Serve(args) => serve(*args, shutdown).await,
         Command::Demo(args) => run_demo(*args, shutdown).await,
+        Command::Probe(_) => anyhow::bail!("`probe` runs without a runtime: see `run_probe`"),
     }
+}
+
+/// Runs `probe` (no runtime, no logging: a healthcheck prints one line) and returns the exit
+/// code; `None` for every other command.
+pub fn run_probe(cli: &Cli) -> Option<i32> {
+    let Command::Probe(args) = &cli.command else {
+        return None;
+    };
+    let url = if args.target.starts_with('/') {
+        let listen = std::env::var("ADIC_EDGE_LISTEN").ok();
+        crate::probe::default_url(listen.as_deref(), &args.target)
+    } else {
+        args.target.clone()
+    };
+    Some(match crate::probe::probe(&url, args.timeout) {
+        Ok(status) => {
+            println!("{url}: {status}");
+            0
+        }
+        Err(reason) => {
+            eprintln!("{url}: {reason}");
+            1
+        }
+    })
 }
 
 async fn run_demo(

@@ -24,6 +24,20 @@ pub enum Command {
     /// One process for one machine: the edge on an in-memory stream fed by a simulated node,
     /// with the live dashboard. No NATS needed.
     Demo(Box<DemoArgs>),
+    /// Exit 0 when an HTTP endpoint of the tier answers 2xx, else 1 with the reason: a
+    /// healthcheck for images without curl (`adic-edge probe`, `adic-edge probe /readyz`).
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// A full `http://` URL, or a path on the local edge at the port `ADIC_EDGE_LISTEN` names
+    /// (default 9121).
+    #[arg(default_value = "/healthz")]
+    pub target: String,
+    /// How long the answer may take.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,14 +104,18 @@ pub struct EdgeSettings {
     /// A write to a client that takes longer than this closes the connection.
     #[arg(long, env = "ADIC_EDGE_WRITE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub write_timeout: Duration,
+    /// Time a connection has to send its request head (an idle or half-sent connection is
+    /// closed then, and at once when the edge shuts down).
+    #[arg(long, env = "ADIC_EDGE_HEAD_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub head_timeout: Duration,
     /// On shutdown, how long clients get to leave before the process exits.
     #[arg(long, env = "ADIC_EDGE_DRAIN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub drain_grace: Duration,
     /// Disable the WebSocket endpoint.
-    #[arg(long, env = "ADIC_EDGE_NO_WEBSOCKET")]
+    #[arg(long, env = "ADIC_EDGE_NO_WEBSOCKET", value_parser = adic_publisher::env::flag())]
     pub no_websocket: bool,
     /// Disable the SSE endpoint.
-    #[arg(long, env = "ADIC_EDGE_NO_SSE")]
+    #[arg(long, env = "ADIC_EDGE_NO_SSE", value_parser = adic_publisher::env::flag())]
     pub no_sse: bool,
     /// Recent events kept in memory to serve resumes without NATS.
     #[arg(long, env = "ADIC_EDGE_RING_EVENTS", default_value_t = 20_000)]
@@ -113,7 +131,7 @@ pub struct EdgeSettings {
     #[arg(long, env = "ADIC_EDGE_PROGRESS_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub progress_interval: Duration,
     /// Do not serve the live dashboard at `/`.
-    #[arg(long, env = "ADIC_EDGE_NO_DASHBOARD")]
+    #[arg(long, env = "ADIC_EDGE_NO_DASHBOARD", value_parser = adic_publisher::env::flag())]
     pub no_dashboard: bool,
 }
 
@@ -128,6 +146,7 @@ impl Default for EdgeSettings {
             client_queue_bytes: 1 << 20,
             max_client_message: 64 << 10,
             write_timeout: Duration::from_secs(10),
+            head_timeout: Duration::from_secs(10),
             drain_grace: Duration::from_secs(30),
             no_websocket: false,
             no_sse: false,
@@ -159,6 +178,10 @@ impl EdgeSettings {
         anyhow::ensure!(
             !self.write_timeout.is_zero(),
             "--write-timeout must be above zero"
+        );
+        anyhow::ensure!(
+            !self.head_timeout.is_zero(),
+            "--head-timeout must be above zero"
         );
         anyhow::ensure!(
             !self.cors_origins.is_empty(),

@@ -36,6 +36,7 @@ pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod probe;
 pub mod queue;
 pub mod replay;
 pub mod resume;

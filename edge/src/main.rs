@@ -1,35 +1,24 @@
 use adic_edge::cli;
 use adic_edge::config::Cli;
-use adic_publisher::telemetry;
-use clap::Parser;
+use adic_publisher::{env, signal, telemetry};
+use clap::{CommandFactory, Parser};
 
 fn main() -> anyhow::Result<()> {
+    // Empty variables count as unset; ones no flag reads are reported once logging is up.
+    let unknown = env::prepare(&Cli::command(), &["ADIC_EDGE_"]);
     let cli = Cli::parse();
+    if let Some(code) = cli::run_probe(&cli) {
+        std::process::exit(code);
+    }
     // Before the runtime: the trace exporter runs on a thread of its own.
     let telemetry = telemetry::init("adic-edge")?;
+    for name in unknown {
+        tracing::warn!(variable = %name, "no setting has this name; it is ignored (a typo?)");
+    }
     let runtime = tokio::runtime::Runtime::new()?;
-    let result = runtime.block_on(cli::run(cli, shutdown_signal()));
+    let result = runtime.block_on(cli::run(cli, signal::shutdown()));
     drop(runtime);
     // Flushes the spans still buffered.
     drop(telemetry);
     result
-}
-
-/// SIGTERM (Kubernetes, docker) or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
 }

@@ -9,13 +9,14 @@
 
 use std::future::Future;
 use std::io::IoSlice;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, Request, Response, Version};
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,27 +28,33 @@ use tower::ServiceExt;
 const SSE_PREFIX: &[u8] = b"GET /v1/sse/events";
 /// Largest SSE request head accepted (a browser's is well under 2 KiB).
 const MAX_HEAD: usize = 16 * 1024;
-/// Time a client has to send its request head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// Socket-level limits of the server.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// A write to a client slower than this closes the connection; also the socket's
+    /// `TCP_USER_TIMEOUT`.
+    pub write_timeout: Duration,
+    /// Time a connection has to send its whole request head.
+    pub head_timeout: Duration,
+}
 
-/// Serves `router` on `listener` until `stop` resolves; then stops accepting, asks open HTTP
-/// connections to finish, and returns once every connection has ended. Each accepted socket gets
+/// Serves `router` on `listener` until `stop` resolves; then stops accepting, ends connections
+/// that have not sent a whole request head, asks the others to finish the request in flight,
+/// and returns once every connection has ended, or `head_timeout` after `stop` at the latest
+/// (a connection still open then is dropped with the runtime). Each accepted socket gets
 /// `TCP_USER_TIMEOUT` = `write_timeout`: a peer that stops acknowledging data for that long is
 /// dropped, even one that cannot take a close notice.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    write_timeout: Duration,
+    limits: Limits,
     stop: impl Future<Output = ()>,
 ) {
     // Dropped to tell connections to finish; every connection holds a receiver, so
     // `closed()` on the sender resolves once all have ended.
     let (signal_tx, signal_rx) = watch::channel(());
     let (done_tx, done_rx) = watch::channel(());
-    let shared = Arc::new(Shared {
-        router,
-        write_timeout,
-    });
+    let shared = Arc::new(Shared { router, limits });
     tokio::pin!(stop);
     loop {
         let (stream, _) = tokio::select! {
@@ -63,7 +70,7 @@ pub async fn serve(
             },
             () = &mut stop => break,
         };
-        let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(write_timeout));
+        let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(limits.write_timeout));
         let shared = Arc::clone(&shared);
         let signal = signal_rx.clone();
         let done = done_rx.clone();
@@ -75,22 +82,60 @@ pub async fn serve(
     drop(listener);
     drop(signal_tx);
     drop(done_rx);
-    done_tx.closed().await;
+    if tokio::time::timeout(limits.head_timeout, done_tx.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            connections = done_tx.receiver_count(),
+            "connections still open after the drain; dropping them"
+        );
+    }
 }
 
 struct Shared {
     router: Router,
-    write_timeout: Duration,
+    limits: Limits,
 }
 
 async fn connection(stream: TcpStream, shared: Arc<Shared>, mut signal: watch::Receiver<()>) {
-    if is_sse(&stream).await {
-        sse(stream, &shared).await;
+    // Until its head has arrived a connection is nobody's client: it gets `head_timeout`, and
+    // none at all once the server stops.
+    let deadline = tokio::time::Instant::now() + shared.limits.head_timeout;
+    let sse = tokio::select! {
+        sse = tokio::time::timeout_at(deadline, is_sse(&stream)) => match sse {
+            Ok(sse) => sse,
+            Err(_) => return,
+        },
+        _ = signal.changed() => return,
+    };
+    if sse {
+        self::sse(stream, &shared, deadline, signal).await;
         return;
     }
-    let service = TowerToHyperService::new(shared.router.clone());
+    // Requests of this connection being answered: a request counts once its whole head has
+    // arrived, until its response is ready.
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let router = shared.router.clone();
+    let counter = Arc::clone(&in_flight);
+    let service = TowerToHyperService::new(tower::service_fn(move |request: Request<_>| {
+        let answer = router.clone().oneshot(request);
+        let guard = InFlight::enter(&counter);
+        async move {
+            let response = answer.await;
+            drop(guard);
+            response
+        }
+    }));
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http2().enable_connect_protocol();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.limits.head_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol();
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
@@ -100,10 +145,31 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, mut signal: watch::R
             }
             return;
         }
-        // The server is stopping: finish the request in flight, then close.
-        _ = signal.changed() => conn.as_mut().graceful_shutdown(),
+        _ = signal.changed() => {}
     }
+    // The server is stopping. A connection between requests, or still sending a head, is
+    // closed now; one with a request being answered finishes it, then closes.
+    if in_flight.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    conn.as_mut().graceful_shutdown();
     let _ = conn.await;
+}
+
+/// Counts a request as being answered while it lives.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(counter: &Arc<AtomicUsize>) -> InFlight {
+        counter.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(counter))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Whether the request waiting on `stream` is an SSE request, judged from its first bytes
@@ -130,9 +196,20 @@ async fn is_sse(stream: &TcpStream) -> bool {
     false
 }
 
-/// Reads one SSE request, lets the router answer it, and streams the answer to the socket.
-async fn sse(mut stream: TcpStream, shared: &Shared) {
-    let request = match tokio::time::timeout(HEAD_TIMEOUT, read_request(&mut stream)).await {
+/// Reads one SSE request (by `deadline`, and not past the server's stop), lets the router answer
+/// it, and streams the answer to the socket. A stream in progress is ended by the drain, which
+/// closes its client's queue.
+async fn sse(
+    mut stream: TcpStream,
+    shared: &Shared,
+    deadline: tokio::time::Instant,
+    mut signal: watch::Receiver<()>,
+) {
+    let head = tokio::select! {
+        head = tokio::time::timeout_at(deadline, read_request(&mut stream)) => head,
+        _ = signal.changed() => return,
+    };
+    let request = match head {
         Ok(Ok(request)) => request,
         Ok(Err(message)) => {
             let body = format!("{{\"error\":{}}}", serde_json::Value::from(message));
@@ -152,7 +229,7 @@ async fn sse(mut stream: TcpStream, shared: &Shared) {
         Ok(response) => response,
         Err(never) => match never {},
     };
-    let _ = respond(&mut stream, response, http10, shared.write_timeout).await;
+    let _ = respond(&mut stream, response, http10, shared.limits.write_timeout).await;
 }
 
 /// Reads and parses the request head.

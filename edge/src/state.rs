@@ -30,7 +30,8 @@ pub struct Edge {
     /// The one shared heartbeat clock: sessions check keep-alives and pings on its ticks, so no
     /// client owns a timer.
     pub ticker: watch::Receiver<Instant>,
-    draining: AtomicBool,
+    /// Set once, when the drain starts; long polls watch it to answer at once.
+    draining: watch::Sender<bool>,
 }
 
 /// What the live feed has reached.
@@ -168,7 +169,7 @@ impl Edge {
             feed: FeedStatus::default(),
             connections,
             ticker,
-            draining: AtomicBool::new(false),
+            draining: watch::channel(false).0,
         }
     }
 
@@ -212,10 +213,16 @@ impl Edge {
     }
 
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire)
+        *self.draining.borrow()
     }
 
     pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::Release);
+        self.draining.send_replace(true);
+    }
+
+    /// Resolves once the drain has started (at once if it has).
+    pub async fn drained(&self) {
+        let mut draining = self.draining.subscribe();
+        let _ = draining.wait_for(|d| *d).await;
     }
 }

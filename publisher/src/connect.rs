@@ -36,7 +36,7 @@ pub struct NatsArgs {
     #[arg(long = "nats-key", env = "NATS_KEY")]
     pub key: Option<PathBuf>,
     /// Require TLS even without a CA or client certificate.
-    #[arg(long = "nats-tls", env = "NATS_TLS")]
+    #[arg(long = "nats-tls", env = "NATS_TLS", value_parser = crate::env::flag())]
     pub tls: bool,
 }
 

@@ -5,7 +5,7 @@
 //! a JetStream ack, a `Nats-Msg-Id` for de-duplication of retries and the caller's W3C
 //! `traceparent`, in order, buffering (bounded) while NATS is away.
 //!
-//! Layout: [`connect`] (NATS options), [`stream`] (the one stream), [`publisher`] (the handle and
+//! Layout: [`connect`] (NATS options), [`env`] (settings from the environment), [`stream`] (the one stream), [`publisher`] (the handle and
 //! its task), [`trace`] (trace context headers), [`telemetry`] (logs and OTLP trace export),
 //! [`metrics`] (Prometheus), [`signal`] (SIGTERM and Ctrl-C), [`simulate`] (a synthetic node for demos and tests), [`cli`] (the
 //! `adic-publisher` commands).
@@ -28,6 +28,7 @@
 
 pub mod cli;
 pub mod connect;
+pub mod env;
 pub mod metrics;
 pub mod publisher;
 pub mod signal;

@@ -149,10 +149,12 @@ async fn page(edge: &Edge, query: &HashMap<String, String>) -> Result<Page, ApiE
         if !events.is_empty() || !same_stream() || tokio::time::Instant::now() >= deadline {
             break;
         }
-        if tokio::time::timeout_at(deadline, published.changed())
-            .await
-            .is_err()
-        {
+        // A held poll answers when the drain starts, so its client asks another edge.
+        let woken = tokio::select! {
+            changed = tokio::time::timeout_at(deadline, published.changed()) => changed.is_ok(),
+            () = edge.drained() => false,
+        };
+        if !woken {
             break;
         }
     }
