@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use async_nats::connection::State;
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -95,24 +95,42 @@ pub fn render(publisher: &Publisher) -> String {
     String::from_utf8(out).expect("prometheus text is UTF-8")
 }
 
-/// Serves `GET /metrics` for `publisher` on `addr` (port 0 picks a free one) from a spawned task;
+/// Serves `GET /metrics`, `GET /healthz` and `GET /readyz` (connected to NATS) for `publisher` on `addr` (port 0 picks a free one) from a spawned task;
 /// returns the bound address. Must be called inside a tokio runtime.
 pub async fn serve(publisher: Publisher, addr: SocketAddr) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let app = Router::new().route(
-        "/metrics",
-        get(move || {
-            let publisher = publisher.clone();
-            async move {
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    render(&publisher),
-                )
-                    .into_response()
-            }
-        }),
-    );
+    let ready = publisher.clone();
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let publisher = publisher.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        render(&publisher),
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        // Alive while the process serves this port.
+        .route("/healthz", get(|| async { "ok\n" }))
+        // Ready while connected to NATS.
+        .route(
+            "/readyz",
+            get(move || {
+                let connected = ready.shared().client.connection_state() == State::Connected;
+                async move {
+                    if connected {
+                        (StatusCode::OK, "ready\n")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not connected to NATS\n")
+                    }
+                }
+            }),
+        );
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "metrics listener stopped");

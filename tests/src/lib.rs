@@ -12,6 +12,7 @@ pub mod browser;
 pub mod chaos;
 pub mod clients;
 pub mod dashboard_page;
+pub mod docker;
 pub mod edge;
 pub mod examples;
 pub mod nats;

@@ -17,6 +17,8 @@ use crate::clients::{SseClient, WsClient, WsItem};
 #[derive(Debug, Default)]
 pub struct ClientLog {
     pub received: Vec<Numbered>,
+    /// Every event, numbered or not: (stream sequence, event type).
+    pub events: Vec<(u64, String)>,
     pub cursor: Option<String>,
     pub reconnects: u32,
     pub close_codes: Vec<u16>,
@@ -47,9 +49,13 @@ pub enum Via {
 
 impl ResumingClient {
     pub fn spawn(world: &World, name: &str, via: Via) -> ResumingClient {
+        ResumingClient::spawn_at(format!("127.0.0.1:{}", world.lb.port()), name, via)
+    }
+
+    /// A client of the edges behind `base` (`host:port`).
+    pub fn spawn_at(base: String, name: &str, via: Via) -> ResumingClient {
         let log = Arc::new(Mutex::new(ClientLog::default()));
         let (stop, stopped) = watch::channel(false);
-        let base = format!("127.0.0.1:{}", world.lb.port());
         let task = tokio::spawn(run_client(base, via, Arc::clone(&log), stopped));
         ResumingClient {
             name: name.to_owned(),
@@ -62,6 +68,16 @@ impl ResumingClient {
     /// The last publisher number this client has, of any kind.
     pub fn last_n(&self) -> u64 {
         self.log.lock().unwrap().received.last().map_or(0, |r| r.n)
+    }
+
+    /// How many events of any kind this client has received.
+    pub fn events(&self) -> usize {
+        self.log.lock().unwrap().events.len()
+    }
+
+    /// The stream sequence of the last event of any kind this client has.
+    pub fn last_event_seq(&self) -> u64 {
+        self.log.lock().unwrap().events.last().map_or(0, |e| e.0)
     }
 
     pub fn last_seq(&self) -> u64 {
@@ -125,6 +141,10 @@ fn record(log: &Mutex<ClientLog>, id: &str, event: &Value) {
     let mut log = log.lock().unwrap();
     if let Some(n) = numbered(id, event) {
         log.received.push(n);
+    }
+    if let Some(seq) = id.rsplit('-').next().and_then(|s| s.parse().ok()) {
+        let kind = event["type"].as_str().unwrap_or_default().to_owned();
+        log.events.push((seq, kind));
     }
     log.cursor = Some(id.to_owned());
 }

@@ -13,6 +13,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use adic_protocol::Kind;
 use adic_publisher::StreamSettings;
 use anyhow::Context;
 use futures::StreamExt;
@@ -253,4 +254,86 @@ pub async fn wait_received(
                 .collect();
             format!("clients did not receive number {n}: {behind:?}")
         })
+}
+
+/// Every event of stream `name` as (sequence, event type), read by a plain NATS client.
+pub async fn every_event(
+    client: async_nats::Client,
+    name: &str,
+) -> anyhow::Result<Vec<(u64, String)>> {
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream(name).await?;
+    let info = stream.info().await?;
+    let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await?;
+    let mut out = Vec::new();
+    let mut messages = consumer.messages().await?;
+    let mut seen = first.saturating_sub(1);
+    while seen < last {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .context("reading the stream")?
+            .context("stream ended")??;
+        seen = message
+            .info()
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .stream_sequence;
+        let event: Value = serde_json::from_slice(&message.payload)?;
+        out.push((seen, event["type"].as_str().unwrap_or_default().to_owned()));
+    }
+    Ok(out)
+}
+
+/// The guarantee for a client that took every kind, by stream sequence: from its first event
+/// to its last, every log event of the stream exactly once and in order; every snapshot value
+/// it has is the stream's, in order. `Ok` carries the number of log events checked.
+pub fn check_sequences(
+    name: &str,
+    truth: &[(u64, String)],
+    got: &[(u64, String)],
+) -> Result<usize, String> {
+    let (Some(first), Some(last)) = (got.first(), got.last()) else {
+        return Err(format!("{name}: received nothing"));
+    };
+    if got.windows(2).any(|w| w[0].0 >= w[1].0) {
+        let at = got.windows(2).position(|w| w[0].0 >= w[1].0).unwrap_or(0);
+        return Err(format!(
+            "{name}: events out of order or duplicated near {:?}",
+            &got[at..(at + 2).min(got.len())]
+        ));
+    }
+    let is_log = |kind: &str| Kind::from_variant(kind).is_none_or(|k| !k.is_snapshot());
+    let want: Vec<u64> = truth
+        .iter()
+        .filter(|(seq, kind)| *seq >= first.0 && *seq <= last.0 && is_log(kind))
+        .map(|e| e.0)
+        .collect();
+    let have: Vec<u64> = got.iter().filter(|e| is_log(&e.1)).map(|e| e.0).collect();
+    if want != have {
+        let missing: Vec<u64> = want.iter().filter(|s| !have.contains(s)).copied().collect();
+        let extra: Vec<u64> = have.iter().filter(|s| !want.contains(s)).copied().collect();
+        return Err(format!(
+            "{name}: log events differ from the stream between {} and {}: {} missing {:?}, {} not in the stream {:?}",
+            first.0,
+            last.0,
+            missing.len(),
+            &missing[..missing.len().min(5)],
+            extra.len(),
+            &extra[..extra.len().min(5)],
+        ));
+    }
+    for (seq, kind) in got.iter().filter(|e| !is_log(&e.1)) {
+        if !truth.iter().any(|(s, k)| s == seq && k == kind) {
+            return Err(format!(
+                "{name}: snapshot {kind} at {seq} is not in the stream"
+            ));
+        }
+    }
+    Ok(have.len())
 }
