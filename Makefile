@@ -1,8 +1,12 @@
 # The commands people run; each is a one-liner the README shows too.
-.PHONY: demo test lint fmt e2e bench microbench
+.PHONY: demo test unit lint fmt e2e bench microbench
 
 test:
-	cargo test --workspace
+	tests/run.sh
+
+# Unit tests only: no NATS, Docker or browser needed.
+unit:
+	cargo test --workspace --lib --bins
 
 lint:
 	cargo fmt --all --check

@@ -244,3 +244,41 @@ async fn settings_from_the_environment_take_the_spellings_deployments_write() {
     let logs = std::fs::read_to_string(log.path()).unwrap();
     assert!(logs.contains("ADIC_EDGE_NO_SUCH_SETTING"), "{logs}");
 }
+
+#[tokio::test]
+async fn serve_with_unreachable_nats_stays_unready_and_says_what_to_check() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let port = adic_tests::nats::free_port();
+    let closed = adic_tests::nats::free_port();
+    let _child = Child(
+        Command::new(BIN)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--nats-url", &format!("nats://127.0.0.1:{closed}")])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log.reopen().unwrap()))
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let mut answer = None;
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(&url).await {
+            answer = Some((r.status(), r.text().await.unwrap_or_default()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = answer.expect("the edge answers /readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("NATS"), "{body}");
+    let warned = adic_tests::wait_until(Duration::from_secs(10), || async {
+        std::fs::read_to_string(log.path()).is_ok_and(|l| l.contains("NATS_URL"))
+    })
+    .await;
+    assert!(
+        warned.is_ok(),
+        "{}",
+        std::fs::read_to_string(log.path()).unwrap()
+    );
+}

