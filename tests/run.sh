@@ -21,6 +21,7 @@ if [ "${ADIC_NO_INSTALL:-0}" != 1 ]; then
   have objcopy || missing+=(binutils)
   have dockerd || missing+=(docker.io)
   have debootstrap || missing+=(debootstrap)
+  have docker-compose || missing+=(docker-compose)
   python3 -c 'import requests' >/dev/null 2>&1 || missing+=(python3 python3-requests)
   python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then

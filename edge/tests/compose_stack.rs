@@ -14,6 +14,8 @@
 //! NATS, haproxy, Prometheus, Grafana and Jaeger images (Debian's builds stand in for them).
 //!
 //! Skipped when no Docker engine answers, unless `ADIC_TEST_DOCKER=require`.
+//! `ADIC_STACK_IMAGE=adic-stream:latest` runs it on an image built with `docker build .`
+//! instead of the `prebuilt` stage.
 
 use std::path::Path;
 use std::time::Duration;
@@ -119,8 +121,13 @@ async fn flowing(clients: &[&ResumingClient], more: usize, what: &str) -> anyhow
 
 fn build_images(tag: &str) -> anyhow::Result<()> {
     docker::ensure_base_image()?;
-    let bins = Path::new(EDGE).parent().context("binary folder")?;
-    docker::build_prebuilt_image(tag, bins)?;
+    if let Ok(image) = std::env::var("ADIC_STACK_IMAGE") {
+        // An image built otherwise (e.g. the full `docker build .`), under the test's tag.
+        docker::docker(&["tag", &image, tag])?;
+    } else {
+        let bins = Path::new(EDGE).parent().context("binary folder")?;
+        docker::build_prebuilt_image(tag, bins)?;
+    }
     let dir = repo_file("tests/docker");
     for name in ["nats", "haproxy", "prometheus", "standin"] {
         docker::build(
@@ -367,4 +374,37 @@ async fn holder(project: &ComposeProject, ports: &Ports) -> Option<String> {
 
 fn tokio_block<F: std::future::Future>(future: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
+}
+
+#[test]
+fn the_compose_file_is_valid_for_compose_v2_and_1_29() {
+    if !docker::engine().unwrap() {
+        eprintln!("skipped: no Docker engine answers");
+        return;
+    }
+    let file = repo_file("docker-compose.yml");
+    let file = file.to_str().unwrap();
+    let v2 = docker::compose_command().unwrap();
+    let mut args: Vec<&str> = v2[1..].iter().map(String::as_str).collect();
+    args.extend(["-f", file, "config", "-q"]);
+    docker::run(&v2[0], &args, &[], Duration::from_secs(60)).unwrap();
+    // Debian's docker-compose 1.29, where it is installed.
+    let old = docker::run(
+        "docker-compose",
+        &["version", "--short"],
+        &[],
+        Duration::from_secs(30),
+    );
+    match old {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).starts_with("1.") => {
+            docker::run(
+                "docker-compose",
+                &["-f", file, "config", "-q"],
+                &[],
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        }
+        _ => eprintln!("docker-compose 1.x not installed: only Compose v2 checked"),
+    }
 }
