@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what the tests need when it is missing
 # (Debian packages, the Docker engine, Docker Compose v2), starts the Docker engine, then runs
-# `cargo test --workspace` (extra arguments go to it). `make unit` is the tier that needs none
-# of this.
+# `cargo test --workspace` (extra arguments go to it), and the core end-to-end tests once more
+# with NATS in containers. `make unit` is the tier that needs none of this.
 #
 #   ADIC_TEST_TOOLS   where Compose v2 is installed (default target/test-tools)
 #   ADIC_NO_INSTALL=1 install nothing; tests that need a missing tool fail, Docker ones skip
@@ -51,4 +51,12 @@ if [ "${ADIC_NO_INSTALL:-0}" != 1 ]; then
 fi
 
 export PATH="$PATH:/usr/sbin"
-exec cargo test --workspace "$@"
+cargo test --workspace "$@"
+
+# The core end-to-end tests once more with NATS in containers (ADIC_TEST_NATS=docker), the way
+# a contributor with only Docker runs them. Only for a full run (no cargo test arguments).
+if [ $# -eq 0 ] && docker info >/dev/null 2>&1; then
+  echo "core end-to-end tests with NATS in containers"
+  ADIC_TEST_NATS=docker cargo test -p adic-tests \
+    --test harness --test delivery --test resume --test polling --test filters
+fi

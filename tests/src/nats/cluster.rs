@@ -1,16 +1,13 @@
 //! [`TestCluster`]: an N-node JetStream cluster of `nats-server` children on loopback, for
 //! replication and failover tests — nodes can be killed and restarted one by one.
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use async_nats::jetstream::{self, stream::StorageType};
 use tempfile::TempDir;
 
-use super::process::{server_binary, server_config, Node};
+use super::process::{server_config, server_runner, Node, Runner};
 use super::{connect, free_ports, test_log, unique_suffix, START_ATTEMPTS};
 
 /// How long a cluster may take to elect a meta leader and place a replicated stream.
@@ -22,7 +19,7 @@ const PLACEMENT_POLL: Duration = Duration::from_millis(200);
 /// cluster port, store and `server_name` (`n0`, `n1`, …), and routes to all the others. Dropping it
 /// kills every node and removes the stores.
 pub struct TestCluster {
-    bin: PathBuf,
+    bin: Runner,
     /// Declared before `_dir` so the processes die before their stores are removed.
     nodes: Vec<Node>,
     _dir: TempDir,
@@ -35,7 +32,7 @@ impl TestCluster {
         if nodes == 0 {
             bail!("a cluster needs at least one node");
         }
-        let bin = server_binary()?;
+        let bin = server_runner()?;
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
             let cluster = TestCluster::spawn(bin.clone(), nodes)?;
@@ -50,7 +47,7 @@ impl TestCluster {
         Err(last_error.unwrap_or_else(|| anyhow!("nats-server cluster did not start")))
     }
 
-    fn spawn(bin: PathBuf, count: usize) -> anyhow::Result<TestCluster> {
+    fn spawn(bin: Runner, count: usize) -> anyhow::Result<TestCluster> {
         let mut dir = tempfile::Builder::new()
             .prefix("adic-nats-cluster-")
             .tempdir()

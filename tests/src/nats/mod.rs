@@ -4,7 +4,9 @@
 //! loopback port with a file store in a fresh temp dir, which the test can [`stop`](TestNats::stop)
 //! and [`restart`](TestNats::restart). When `NATS_URL` is set, the tests use that server instead
 //! and isolate themselves by a unique stream name and subject prefix. [`TestCluster`] starts an
-//! N-node JetStream cluster for replication and failover tests.
+//! N-node JetStream cluster for replication and failover tests. With `ADIC_TEST_NATS=docker`
+//! (the default when there is no `nats-server` binary but a Docker engine answers) each server
+//! runs in a container on the host's network instead of as a child process (`process.rs`).
 //!
 //! Every server writes its stdout/stderr to `nats.log` (`<node>.log` in a cluster) in its temp dir.
 //! With `TEST_LOG` set, the log paths are printed and the temp dir is kept after the test so the

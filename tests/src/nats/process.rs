@@ -1,6 +1,13 @@
-//! One `nats-server` child process, the building block of [`TestNats`](super::TestNats) and
-//! [`TestCluster`](super::TestCluster): finding the binary, writing its config, spawning it with
-//! its output in a log file, probing it until JetStream answers, and killing it on drop.
+//! One `nats-server`, the building block of [`TestNats`](super::TestNats) and
+//! [`TestCluster`](super::TestCluster): finding the binary (or the container image), writing its
+//! config, starting it with its output in a log file, probing it until JetStream answers, and
+//! killing it on drop.
+//!
+//! A server runs as a child process of the test, or, with `ADIC_TEST_NATS=docker` (and by
+//! default when there is no `nats-server` binary but a Docker engine answers), in a container
+//! on the host's network: same ports, same config file and store (the test's temp dir is
+//! mounted at its own path), same kill and restart. The image is `ADIC_TEST_NATS_IMAGE`, by
+//! default `adic-test/nats:local`, built from tests/docker/nats.Dockerfile when missing.
 
 use std::{
     fs::{self, OpenOptions},
@@ -32,8 +39,61 @@ fn find_server_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-pub(super) fn server_binary() -> anyhow::Result<PathBuf> {
-    find_server_binary().ok_or_else(missing_server)
+/// How servers are run.
+#[derive(Clone, Debug)]
+pub(super) enum Runner {
+    /// A `nats-server` binary, as a child process.
+    Binary(PathBuf),
+    /// An image whose entrypoint is `nats-server`, as a container on the host's network.
+    Docker(String),
+}
+
+/// The runner of this test process, chosen once: `ADIC_TEST_NATS=docker` or `=binary`, else a
+/// binary when there is one, else Docker when an engine answers.
+pub(super) fn server_runner() -> anyhow::Result<Runner> {
+    static RUNNER: std::sync::OnceLock<Result<Runner, String>> = std::sync::OnceLock::new();
+    RUNNER
+        .get_or_init(|| choose_runner().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow!(e))
+}
+
+fn choose_runner() -> anyhow::Result<Runner> {
+    let wanted = std::env::var("ADIC_TEST_NATS").unwrap_or_default();
+    match wanted.as_str() {
+        "docker" => docker_runner(),
+        "binary" => find_server_binary()
+            .map(Runner::Binary)
+            .ok_or_else(missing_server),
+        "" => match find_server_binary() {
+            Some(bin) => Ok(Runner::Binary(bin)),
+            None if crate::docker::engine().unwrap_or(false) => docker_runner(),
+            None => Err(missing_server()),
+        },
+        other => bail!("ADIC_TEST_NATS={other:?}: use `docker` or `binary`"),
+    }
+}
+
+fn docker_runner() -> anyhow::Result<Runner> {
+    let image =
+        std::env::var("ADIC_TEST_NATS_IMAGE").unwrap_or_else(|_| "adic-test/nats:local".to_owned());
+    if crate::docker::docker(&["image", "inspect", &image]).is_err() {
+        crate::docker::ensure_base_image()?;
+        let dir = crate::promql::repo_file("tests/docker");
+        crate::docker::build(&image, &dir.join("nats.Dockerfile"), &dir, None)
+            .with_context(|| format!("building the NATS image {image}"))?;
+    }
+    Ok(Runner::Docker(image))
+}
+
+/// What runs a started node.
+enum Running {
+    Process(Child),
+    /// A container, and the `docker logs -f` child that copies its output to the log.
+    Container {
+        id: String,
+        logs: Child,
+    },
 }
 
 fn missing_server() -> anyhow::Error {
@@ -77,7 +137,7 @@ pub(super) struct Node {
     port: u16,
     config: PathBuf,
     log: PathBuf,
-    child: Option<Child>,
+    running: Option<Running>,
 }
 
 impl Node {
@@ -97,7 +157,7 @@ impl Node {
             port,
             config: config_path,
             log,
-            child: None,
+            running: None,
         })
     }
 
@@ -105,7 +165,7 @@ impl Node {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    pub(super) fn spawn(&mut self, bin: &Path) -> anyhow::Result<()> {
+    pub(super) fn spawn(&mut self, runner: &Runner) -> anyhow::Result<()> {
         // Append, so a restarted server's log follows the previous run's.
         let out = OpenOptions::new()
             .create(true)
@@ -113,39 +173,79 @@ impl Node {
             .open(&self.log)
             .with_context(|| format!("opening {}", self.log.display()))?;
         let err = out.try_clone().context("duplicating the log file handle")?;
-        let child = Command::new(bin)
-            .arg("-c")
-            .arg(&self.config)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .with_context(|| format!("spawning {}", bin.display()))?;
-        self.child = Some(child);
+        let running = match runner {
+            Runner::Binary(bin) => Running::Process(
+                Command::new(bin)
+                    .arg("-c")
+                    .arg(&self.config)
+                    .stdin(Stdio::null())
+                    .stdout(out)
+                    .stderr(err)
+                    .spawn()
+                    .with_context(|| format!("spawning {}", bin.display()))?,
+            ),
+            Runner::Docker(image) => {
+                let dir = self.config.parent().context("config folder")?;
+                let mount = format!("{0}:{0}", dir.display());
+                let user = current_user();
+                let config = self.config.to_str().context("config path")?;
+                let mut args = vec!["run", "-d", "--network", "host", "-v", &mount];
+                if let Some(user) = &user {
+                    args.extend(["-u", user]);
+                }
+                args.extend([image.as_str(), "-c", config]);
+                let id = crate::docker::docker(&args)
+                    .with_context(|| format!("starting nats-server {} in {image}", self.name))?;
+                let logs = Command::new("docker")
+                    .args(["logs", "-f", &id])
+                    .stdin(Stdio::null())
+                    .stdout(out)
+                    .stderr(err)
+                    .spawn()
+                    .context("following the container's log")?;
+                Running::Container { id, logs }
+            }
+        };
+        self.running = Some(running);
         Ok(())
     }
 
-    /// SIGKILL and reap. Blocks only for as long as the kernel takes to tear the process down.
+    /// SIGKILL and reap (a container is removed). Blocks only for as long as the kernel (or the
+    /// engine) takes to tear the server down.
     pub(super) fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        match self.running.take() {
+            Some(Running::Process(mut child)) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Some(Running::Container { id, mut logs }) => {
+                let _ = crate::docker::docker(&["rm", "-f", &id]);
+                let _ = logs.wait();
+            }
+            None => {}
         }
     }
 
-    /// `Some(reason)` if the process was started and has exited since.
+    /// `Some(reason)` if the server was started and has exited since.
     pub(super) fn exited(&mut self) -> Option<String> {
-        let child = self.child.as_mut()?;
-        match child.try_wait() {
-            Ok(Some(status)) => Some(format!(
-                "nats-server {} exited ({status}); log {}:\n{}",
-                self.name,
-                self.log.display(),
-                log_tail(&self.log)
-            )),
-            Ok(None) => None,
-            Err(e) => Some(format!("nats-server {}: waiting failed: {e}", self.name)),
-        }
+        let status = match self.running.as_mut()? {
+            Running::Process(child) => match child.try_wait() {
+                Ok(Some(status)) => status.to_string(),
+                Ok(None) => return None,
+                Err(e) => return Some(format!("nats-server {}: waiting failed: {e}", self.name)),
+            },
+            // The log follower ends with the container.
+            Running::Container { id, logs } => match logs.try_wait() {
+                Ok(Some(_)) => format!("container {id} stopped"),
+                _ => return None,
+            },
+        };
+        Some(format!(
+            "nats-server {} exited ({status}); log {}:\n{}",
+            self.name,
+            self.log.display(),
+            log_tail(&self.log)
+        ))
     }
 
     /// Wait until this node accepts clients and answers JetStream API requests (in a cluster:
@@ -185,6 +285,19 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `uid:gid` of this process, so a container writes the store as the test's own user.
+fn current_user() -> Option<String> {
+    let id = |flag: &str| {
+        Command::new("id")
+            .arg(flag)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    Some(format!("{}:{}", id("-u")?, id("-g")?))
 }
 
 /// The last lines of a log file, for error messages.

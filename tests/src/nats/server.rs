@@ -1,13 +1,13 @@
 //! [`TestNats`]: one JetStream server per test — our own `nats-server` child on a free port, or
 //! the shared server named by `NATS_URL`, with a stream name and subject prefix of the test's own.
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use async_nats::jetstream;
 use tempfile::TempDir;
 
-use super::process::{server_binary, server_config, Node};
+use super::process::{server_config, server_runner, Node, Runner};
 use super::{connect, free_port, test_log, unique_suffix, START_ATTEMPTS};
 
 /// How long a single server may take to accept clients with JetStream on.
@@ -33,7 +33,7 @@ enum Server {
     /// Our child process. `node` is declared before `dir` so the process dies before its store is
     /// removed.
     Own {
-        bin: PathBuf,
+        bin: Runner,
         node: Node,
         _dir: TempDir,
     },
@@ -54,7 +54,7 @@ impl TestNats {
         {
             return TestNats::shared(url);
         }
-        let bin = server_binary()?;
+        let bin = server_runner()?;
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
             let mut dir = tempfile::Builder::new()
