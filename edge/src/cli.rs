@@ -19,6 +19,10 @@ pub async fn run(
         Command::Serve(args) => serve(*args, shutdown).await,
         Command::Demo(args) => run_demo(*args, shutdown).await,
         Command::Probe(_) => anyhow::bail!("`probe` runs without a runtime: see `run_probe`"),
+        Command::Pause { duration } => {
+            tokio::time::sleep(duration).await;
+            Ok(())
+        }
     }
 }
 

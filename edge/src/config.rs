@@ -27,6 +27,13 @@ pub enum Command {
     /// Exit 0 when an HTTP endpoint of the tier answers 2xx, else 1 with the reason: a
     /// healthcheck for images without curl (`adic-edge probe`, `adic-edge probe /readyz`).
     Probe(ProbeArgs),
+    /// Wait for a while, then exit 0: a Kubernetes preStop hook that lets endpoints drop the pod
+    /// before the drain starts, in an image that need not have `sleep`.
+    Pause {
+        /// How long, e.g. 5s.
+        #[arg(value_parser = humantime::parse_duration)]
+        duration: Duration,
+    },
 }
 
 #[derive(Debug, clap::Args)]

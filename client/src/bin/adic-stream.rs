@@ -52,6 +52,12 @@ struct Tail {
     /// A header to send on every connection, `Name: value` (repeatable), e.g. authorization.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
+    /// Exit after this many events (0 if they arrived, 1 if `--within` ran out first).
+    #[arg(long)]
+    count: Option<u64>,
+    /// With --count: how long to wait for them, e.g. 30s.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    within: Option<std::time::Duration>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -99,13 +105,31 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut items = builder.subscribe()?;
     let mut last: Option<Cursor> = tail.from;
+    let deadline = tail.within.map(|w| tokio::time::Instant::now() + w);
+    let out_of_time = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(out_of_time);
+    let mut timed_out = false;
     loop {
         tokio::select! {
             item = items.next() => match item {
-                Some(item) => print(&item, tail.json, &mut last),
+                Some(item) => {
+                    print(&item, tail.json, &mut last);
+                    if tail.count.is_some_and(|n| items.stats().events() >= n) {
+                        break;
+                    }
+                }
                 None => break,
             },
             _ = tokio::signal::ctrl_c() => break,
+            () = &mut out_of_time => {
+                timed_out = true;
+                break;
+            }
         }
     }
     match last {
@@ -123,6 +147,13 @@ async fn main() -> anyhow::Result<()> {
         stats.failed_attempts,
         stats.fallbacks
     );
+    if timed_out {
+        anyhow::bail!(
+            "fewer than {} events within {:?}",
+            tail.count.unwrap_or(0),
+            tail.within.unwrap_or_default()
+        );
+    }
     Ok(())
 }
 
