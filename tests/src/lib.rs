@@ -15,6 +15,7 @@ pub mod dashboard_page;
 pub mod docker;
 pub mod edge;
 pub mod examples;
+pub mod helm;
 pub mod nats;
 pub mod otlp;
 pub mod processes;

@@ -52,7 +52,8 @@ struct Tail {
     /// A header to send on every connection, `Name: value` (repeatable), e.g. authorization.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
-    /// Exit after this many events (0 if they arrived, 1 if `--within` ran out first).
+    /// Exit after this many events, snapshot values included (0 if they arrived, 1 if
+    /// `--within` ran out first).
     #[arg(long)]
     count: Option<u64>,
     /// With --count: how long to wait for them, e.g. 30s.
@@ -114,12 +115,16 @@ async fn main() -> anyhow::Result<()> {
     };
     tokio::pin!(out_of_time);
     let mut timed_out = false;
+    let mut printed = 0u64;
     loop {
         tokio::select! {
             item = items.next() => match item {
                 Some(item) => {
+                    if matches!(item, Item::Event { .. } | Item::Snapshot(_)) {
+                        printed += 1;
+                    }
                     print(&item, tail.json, &mut last);
-                    if tail.count.is_some_and(|n| items.stats().events() >= n) {
+                    if tail.count.is_some_and(|n| printed >= n) {
                         break;
                     }
                 }

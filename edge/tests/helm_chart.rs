@@ -1,0 +1,614 @@
+//! The Helm chart, checked with real tools and run for real: `helm lint --strict` and
+//! `helm template` for every `ci/` values file, every manifest validated by
+//! `kubernetes-validate --strict` against the oldest and newest Kubernetes the chart supports,
+//! render rules asserted on the parsed manifests, the settings the chart (and the compose file)
+//! give the binaries checked against the binaries' own `--help`, and the rendered edge container
+//! run on the Docker engine against a real NATS.
+//!
+//! Skipped when helm (or, for the container test, a Docker engine) is missing, unless
+//! `ADIC_TEST_HELM=require` (and `ADIC_TEST_DOCKER=require`), which `tests/run.sh` sets.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use adic_protocol::Kind;
+use adic_tests::clients::SseClient;
+use adic_tests::docker;
+use adic_tests::helm::{self, chart, ci_values, env, find, template};
+use adic_tests::nats::{free_port, TestNats};
+use adic_tests::promql::repo_file;
+use adic_tests::stream::TestStream;
+use adic_tests::wait_until;
+use serde_json::{json, Value};
+
+const EDGE: &str = env!("CARGO_BIN_EXE_adic-edge");
+/// The Kubernetes versions the chart is validated against (Chart.yaml `kubeVersion` >= the first).
+const KUBERNETES: [&str; 2] = ["1.25.0", "1.37.0"];
+/// Settings the chart sets apart from the binaries' defaults, and why.
+const DELIBERATE: [(&str, &str); 1] =
+    [("ADIC_STREAM_REPLICAS", "a cluster's stream has 3 replicas")];
+
+fn have_helm() -> bool {
+    helm::tool("helm").unwrap()
+}
+
+fn edge_container(docs: &[Value]) -> &Value {
+    &find(docs, "Deployment", "-edge").expect("the edge Deployment")["spec"]["template"]["spec"]
+        ["containers"][0]
+}
+
+/// `[env: NAME=…]` → `[default: …]` of every option of `bin args --help`.
+fn accepted(bin: &str, args: &[&str]) -> BTreeMap<String, Option<String>> {
+    let out = Command::new(bin)
+        .args(args)
+        .arg("--help")
+        .env_clear()
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    let mut found = BTreeMap::new();
+    for block in help.split(" --").skip(1) {
+        let Some(start) = block.find("[env: ") else {
+            continue;
+        };
+        let name: String = block[start + 6..]
+            .chars()
+            .take_while(|c| *c != '=' && *c != ']')
+            .collect();
+        let default = block.find("[default: ").map(|i| {
+            block[i + 10..]
+                .chars()
+                .take_while(|c| *c != ']')
+                .collect::<String>()
+        });
+        found.insert(name, default);
+    }
+    found
+}
+
+/// A duration as seconds, for comparing "30s", "2m", "24h".
+fn seconds(text: &str) -> Option<u64> {
+    humantime::parse_duration(text.trim())
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+/// Whether a value the chart sets means the binary's default.
+fn same_setting(chart: &str, default: Option<&str>) -> bool {
+    match default {
+        None => chart == "false" || chart.is_empty(),
+        Some(d) if d == chart => true,
+        Some(d) => {
+            d.ends_with(|c: char| c.is_ascii_alphabetic())
+                && seconds(d).is_some()
+                && seconds(d) == seconds(chart)
+        }
+    }
+}
+
+#[test]
+fn every_ci_values_file_lints_renders_and_validates_against_both_kubernetes_ends() {
+    if !have_helm() {
+        eprintln!("skipped: helm is not installed");
+        return;
+    }
+    let validate = helm::tool("kubernetes-validate").unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    for values in ci_values() {
+        let name = values.file_name().unwrap().to_string_lossy().into_owned();
+        let values_arg = values.display().to_string();
+        let chart_dir = chart().display().to_string();
+        helm::helm(&["lint", "--strict", &chart_dir, "-f", &values_arg])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let rendered = helm::template_text(Some(&values), &[]).unwrap();
+        let file = dir.path().join(&name);
+        std::fs::write(&file, &rendered).unwrap();
+        if !validate {
+            continue;
+        }
+        for version in KUBERNETES {
+            let out = Command::new("kubernetes-validate")
+                .args(["--strict", "--quiet", "-k", version])
+                .arg(&file)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            // The only warnings allowed: no bundled schema for Prometheus Operator's kinds
+            // (checked by the render tests instead).
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                assert!(
+                    line.starts_with("WARN")
+                        && (line.contains("kind ServiceMonitor")
+                            || line.contains("kind PrometheusRule")),
+                    "{name} on Kubernetes {version}: {line}"
+                );
+            }
+            assert!(out.status.success(), "{name} on {version}: {text}");
+        }
+    }
+    if helm::tool("yamllint").unwrap() {
+        let chart_dir = chart();
+        let mut files = vec![chart_dir.join("values.yaml"), chart_dir.join("Chart.yaml")];
+        files.extend(ci_values());
+        let out = Command::new("yamllint")
+            .args([
+                "-d",
+                "{extends: default, rules: {line-length: {max: 120}, document-start: disable}}",
+            ])
+            .args(&files)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn render_rules_hold_for_every_values_file() {
+    if !have_helm() {
+        eprintln!("skipped: helm is not installed");
+        return;
+    }
+    for values in ci_values() {
+        let name = values.file_name().unwrap().to_string_lossy().into_owned();
+        let docs = template(Some(&values), &[]).unwrap();
+        let again = template(Some(&values), &[]).unwrap();
+        assert_eq!(docs, again, "{name}: two renders differ");
+
+        let deployment = find(&docs, "Deployment", "-edge").unwrap();
+        let pod = &deployment["spec"]["template"]["spec"];
+        let edge = edge_container(&docs);
+        let settings: BTreeMap<String, String> = env(edge).into_iter().collect();
+        // Probes on the real paths, on the port the edge listens on.
+        let port = edge["ports"][0]["containerPort"].as_u64().unwrap();
+        assert_eq!(edge["ports"][0]["name"], "http", "{name}");
+        assert_eq!(
+            settings["ADIC_EDGE_LISTEN"],
+            format!("0.0.0.0:{port}"),
+            "{name}"
+        );
+        for (probe, path) in [
+            ("readinessProbe", "/readyz"),
+            ("livenessProbe", "/healthz"),
+            ("startupProbe", "/healthz"),
+        ] {
+            assert_eq!(edge[probe]["httpGet"]["path"], path, "{name}: {probe}");
+            assert_eq!(edge[probe]["httpGet"]["port"], "http", "{name}: {probe}");
+        }
+        // The grace covers the preStop pause and the whole drain.
+        let drain = seconds(&settings["ADIC_EDGE_DRAIN_GRACE"]).unwrap();
+        let pause = edge["lifecycle"]["preStop"]["exec"]["command"][2]
+            .as_str()
+            .and_then(seconds)
+            .unwrap();
+        assert_eq!(
+            edge["lifecycle"]["preStop"]["exec"]["command"]
+                .as_array()
+                .unwrap()[0..2],
+            [json!("adic-edge"), json!("pause")],
+            "{name}"
+        );
+        let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
+        assert!(
+            grace > pause + drain,
+            "{name}: grace {grace} ≤ {pause} + {drain}"
+        );
+        // Rolling updates never remove an edge before its successor is ready.
+        assert_eq!(
+            deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0,
+            "{name}"
+        );
+        // Zone and node spread never makes a pod unschedulable.
+        for spread in pod["topologySpreadConstraints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            assert_eq!(spread["whenUnsatisfiable"], "ScheduleAnyway", "{name}");
+        }
+        // Non-root, read-only root, no capabilities, default seccomp, in every container.
+        for doc in docs
+            .iter()
+            .filter(|d| d["kind"] == "Deployment" || d["kind"] == "Pod")
+        {
+            let spec = if doc["kind"] == "Pod" {
+                &doc["spec"]
+            } else {
+                &doc["spec"]["template"]["spec"]
+            };
+            for container in spec["containers"].as_array().unwrap() {
+                let sc = &container["securityContext"];
+                assert_eq!(sc["runAsNonRoot"], true, "{name}");
+                assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
+                assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+                assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]), "{name}");
+                assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault", "{name}");
+                // Secrets only by reference: nothing secret in a plain value.
+                for (var, value) in env(container) {
+                    if ["NATS_PASSWORD", "NATS_TOKEN", "NATS_USER"].contains(&var.as_str()) {
+                        assert!(
+                            value.starts_with("secret:"),
+                            "{name}: {var} is a plain value"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(
+            !docs.iter().any(|d| d["kind"] == "Secret"),
+            "{name}: the chart renders a Secret (values would be regenerated on upgrade)"
+        );
+        // A PDB by default, and one that lets a lone edge be evicted.
+        let pdb = find(&docs, "PodDisruptionBudget", "-edge").expect("a PDB");
+        let replicas = deployment["spec"]["replicas"].as_u64();
+        if replicas == Some(1) {
+            assert_eq!(pdb["spec"]["maxUnavailable"], 1, "{name}");
+        } else {
+            assert!(pdb["spec"]["minAvailable"].as_u64().is_some(), "{name}");
+        }
+        // The alert rules, with the job label Prometheus Operator gives the edge Service.
+        if let Some(rule) = find(&docs, "PrometheusRule", "") {
+            let service = find(&docs, "Service", "-edge").unwrap()["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let text = rule.to_string();
+            assert!(
+                text.contains(&format!("up{{job=\\\"{service}\\\"}}")),
+                "{name}: {text}"
+            );
+            assert!(!text.contains("job=\\\"adic-edge\\\""), "{name}");
+        }
+        if let Some(monitor) = find(&docs, "ServiceMonitor", "") {
+            assert_eq!(monitor["spec"]["endpoints"][0]["port"], "http", "{name}");
+            assert_eq!(
+                monitor["spec"]["endpoints"][0]["path"], "/metrics",
+                "{name}"
+            );
+        }
+    }
+    // The chart's copy of the alert rules is the repository's.
+    assert_eq!(
+        std::fs::read_to_string(chart().join("files/alerts.yml")).unwrap(),
+        std::fs::read_to_string(repo_file("deploy/prometheus/alerts.yml")).unwrap(),
+        "helm/adic-stream/files/alerts.yml differs from deploy/prometheus/alerts.yml"
+    );
+}
+
+#[test]
+fn a_values_file_the_schema_rejects_fails_with_a_clear_message() {
+    if !have_helm() {
+        eprintln!("skipped: helm is not installed");
+        return;
+    }
+    let err = helm::template_text(None, &["edge.drainGrace=30s"]).unwrap_err();
+    assert!(
+        err.to_string().contains("'drainGrace' not allowed"),
+        "{err}"
+    );
+    let err = helm::template_text(None, &["edge.replicas=two"]).unwrap_err();
+    assert!(err.to_string().contains("/edge/replicas"), "{err}");
+    let err = helm::template_text(None, &["nats.url=localhost"]).unwrap_err();
+    assert!(err.to_string().contains("/nats/url"), "{err}");
+    // Values a parent chart passes down are allowed.
+    helm::template_text(None, &["global.imageRegistry=example"]).unwrap();
+}
+
+#[test]
+fn chart_and_compose_settings_are_ones_the_binaries_accept_with_the_same_defaults() {
+    if !have_helm() {
+        eprintln!("skipped: helm is not installed");
+        return;
+    }
+    let publisher = Path::new(EDGE).with_file_name("adic-publisher");
+    let edge_flags = accepted(EDGE, &["serve"]);
+    let publisher_flags = accepted(publisher.to_str().unwrap(), &["simulate"]);
+    assert!(
+        edge_flags.contains_key("ADIC_EDGE_RING_BYTES"),
+        "{edge_flags:?}"
+    );
+
+    for values in ci_values() {
+        let name = values.file_name().unwrap().to_string_lossy().into_owned();
+        let docs = template(Some(&values), &[]).unwrap();
+        for doc in docs.iter().filter(|d| d["kind"] == "Deployment") {
+            let container = &doc["spec"]["template"]["spec"]["containers"][0];
+            let is_edge = container["name"] == "edge";
+            let flags = if is_edge {
+                &edge_flags
+            } else {
+                &publisher_flags
+            };
+            // The arguments are a command the binary has.
+            let command = container["args"][0].as_str().unwrap();
+            assert!(
+                ["serve", "simulate"].contains(&command),
+                "{name}: {command}"
+            );
+            for (var, _) in env(container) {
+                if var.starts_with("ADIC_") || var.starts_with("NATS_") {
+                    assert!(flags.contains_key(&var), "{name}: no flag reads {var}");
+                }
+            }
+        }
+    }
+
+    // With the defaults, every edge setting the binary has is set, to the binary's default.
+    let docs = template(None, &[]).unwrap();
+    let chart_env: BTreeMap<String, String> = env(edge_container(&docs)).into_iter().collect();
+    for (var, default) in &edge_flags {
+        if !var.starts_with("ADIC_") {
+            continue;
+        }
+        let value = chart_env
+            .get(var)
+            .unwrap_or_else(|| panic!("the chart does not set {var}"));
+        if DELIBERATE.iter().any(|(v, _)| v == var) {
+            continue;
+        }
+        assert!(
+            same_setting(value, default.as_deref()),
+            "{var}: chart {value:?}, binary default {default:?}"
+        );
+    }
+
+    // The compose file names every edge setting too; what it sets explicitly agrees with the
+    // chart.
+    let compose = helm::load_yaml(&repo_file("docker-compose.yml")).unwrap();
+    let mut compose_env = serde_json::Map::new();
+    for (k, v) in compose["services"]["edge"]["environment"]
+        .as_object()
+        .unwrap()
+    {
+        match (k.as_str(), v) {
+            ("<<", Value::Object(merged)) => compose_env.extend(merged.clone()),
+            _ => {
+                compose_env.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    for (var, _) in edge_flags.iter().filter(|(v, _)| v.starts_with("ADIC_")) {
+        let value = compose_env
+            .get(var)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("docker-compose.yml does not pass {var} to the edges"));
+        // `${VAR:-default}`: an empty default means the binary's own.
+        let default = value
+            .strip_prefix(&format!("${{{var}:-"))
+            .and_then(|d| d.strip_suffix('}'))
+            .unwrap_or(value);
+        if !default.is_empty() {
+            let chart_value = &chart_env[var];
+            assert!(
+                same_setting(chart_value, Some(default)),
+                "{var}: compose {default:?}, chart {chart_value:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_chart_readme_lists_every_value() {
+    let readme = std::fs::read_to_string(chart().join("README.md")).unwrap();
+    let values = helm::load_yaml(&chart().join("values.yaml")).unwrap();
+    let mut keys = Vec::new();
+    leaves(&values, String::new(), &mut keys);
+    assert!(keys.len() > 40, "{keys:?}");
+    for key in keys {
+        assert!(
+            readme.contains(&format!("`{key}`")),
+            "helm/adic-stream/README.md does not list `{key}`"
+        );
+    }
+}
+
+/// Dotted paths of the values a user sets (free-form maps and lists count as one).
+fn leaves(value: &Value, prefix: String, out: &mut Vec<String>) {
+    const WHOLE: [&str; 10] = [
+        "resources",
+        "securityContext",
+        "podSecurityContext",
+        "annotations",
+        "labels",
+        "podAnnotations",
+        "podLabels",
+        "nodeSelector",
+        "affinity",
+        "capabilities",
+    ];
+    match value {
+        Value::Object(map) if !map.is_empty() && !WHOLE.iter().any(|w| prefix.ends_with(w)) => {
+            for (k, v) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(v, path, out);
+            }
+        }
+        _ => out.push(prefix),
+    }
+}
+
+/// The rendered edge container, run as the chart describes it: image, args, env, port, the
+/// security context (non-root user, read-only root filesystem, no capabilities), against a real
+/// NATS; its probes answer as the chart expects, a client receives an event, the chart's
+/// `helm test` command passes, the preStop hook runs, and SIGTERM ends it within the grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rendered_edge_container_runs() {
+    if !have_helm() || !docker::engine().unwrap() {
+        eprintln!("skipped: helm or a Docker engine is missing");
+        return;
+    }
+    let nats = TestNats::start().await.unwrap();
+    let stream = TestStream::new(&nats).await;
+    let tag = format!("adic-stream:chart-test-{}", std::process::id());
+    let bins = Path::new(EDGE).parent().unwrap().to_owned();
+    {
+        let tag = tag.clone();
+        tokio::task::block_in_place(move || {
+            docker::ensure_base_image()?;
+            docker::build_prebuilt_image(&tag, &bins)
+        })
+        .unwrap();
+    }
+    let port = free_port();
+    let (repository, image_tag) = tag.split_once(':').unwrap();
+    let sets = [
+        format!("image.repository={repository}"),
+        format!("image.tag={image_tag}"),
+        format!("nats.url={}", nats.url()),
+        format!("stream.name={}", nats.stream_name()),
+        format!("stream.subjectPrefix={}", nats.prefix()),
+        "stream.replicas=1".to_owned(),
+        format!("edge.port={port}"),
+        "edge.drainGraceSeconds=3".to_owned(),
+    ];
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let docs = template(None, &sets).unwrap();
+    let deployment = find(&docs, "Deployment", "-edge").unwrap();
+    let pod = &deployment["spec"]["template"]["spec"];
+    let edge = edge_container(&docs);
+    let sc = &edge["securityContext"];
+
+    // docker run with exactly the container's spec; the host network stands in for the pod's.
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "-d".into(),
+        "--network".into(),
+        "host".into(),
+        "--read-only".into(),
+        "--cap-drop".into(),
+        "ALL".into(),
+        "--security-opt".into(),
+        "no-new-privileges".into(),
+        "--user".into(),
+        format!("{}:{}", sc["runAsUser"], sc["runAsGroup"]),
+        "--stop-timeout".into(),
+        pod["terminationGracePeriodSeconds"].to_string(),
+    ];
+    for (var, value) in env(edge) {
+        args.extend(["-e".into(), format!("{var}={value}")]);
+    }
+    args.push(edge["image"].as_str().unwrap().to_owned());
+    args.extend(
+        edge["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned()),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let id = docker::docker(&args).unwrap();
+    let container = Container(id.clone());
+
+    // The probes, as the kubelet would ask them.
+    let base = format!("http://127.0.0.1:{port}");
+    for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+        let url = format!("{base}{}", edge[probe]["httpGet"]["path"].as_str().unwrap());
+        wait_until(Duration::from_secs(30), || {
+            let url = url.clone();
+            async move { reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{probe} {url} never answered 200: {}", logs(&id)));
+    }
+
+    // A client receives an event through it.
+    let mut sse = SseClient::connect(&format!("{base}/v1/sse/events"))
+        .await
+        .unwrap();
+    stream.tagged(Kind::MessageAdded, "through-the-chart").await;
+    let frame = tokio::time::timeout(Duration::from_secs(20), sse.next_event())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        frame.data.unwrap().contains("through-the-chart"),
+        "{}",
+        logs(&id)
+    );
+
+    // The chart's `helm test` command, pointed at this edge: it asks for the current snapshot
+    // values, as a node publishes them all the time.
+    stream.tagged(Kind::TipsUpdated, "a-snapshot").await;
+    let test_pod = find(&docs, "Pod", "-test").unwrap();
+    let delivers = test_pod["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "delivers")
+        .unwrap();
+    let mut command: Vec<String> = delivers["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    *command.last_mut().unwrap() = base.clone();
+    let mut run = vec![
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--read-only",
+        "--user",
+        "10001:10001",
+        "--entrypoint",
+    ];
+    run.push(&command[0]);
+    run.push(edge["image"].as_str().unwrap());
+    run.extend(command[1..].iter().map(String::as_str));
+    tokio::task::block_in_place(|| docker::docker(&run)).unwrap();
+
+    // The preStop hook exists in the image and returns.
+    let hook: Vec<&str> = edge["lifecycle"]["preStop"]["exec"]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let mut exec = vec!["exec", id.as_str()];
+    exec.extend(hook);
+    tokio::task::block_in_place(|| docker::docker(&exec)).unwrap();
+
+    // SIGTERM: the drain ends well within the grace, exit 0.
+    let started = std::time::Instant::now();
+    tokio::task::block_in_place(|| docker::docker(&["stop", &id])).unwrap();
+    let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(grace),
+        "{}",
+        logs(&id)
+    );
+    let code = docker::docker(&["inspect", "-f", "{{.State.ExitCode}}", &id]).unwrap();
+    assert_eq!(code, "0", "{}", logs(&id));
+    drop(container);
+    let _ = docker::docker(&["image", "rm", &tag]);
+}
+
+fn logs(id: &str) -> String {
+    Command::new("docker")
+        .args(["logs", "--tail", "30", id])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+        })
+        .unwrap_or_default()
+}
+
+/// Removes the container however the test ends.
+struct Container(String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = docker::docker(&["rm", "-f", &self.0]);
+    }
+}
