@@ -408,6 +408,23 @@ fn the_chart_readme_lists_every_value() {
     }
 }
 
+#[test]
+fn every_alert_has_a_runbook_entry() {
+    let operations = std::fs::read_to_string(repo_file("docs/operations.md")).unwrap();
+    let alerts = std::fs::read_to_string(repo_file("deploy/prometheus/alerts.yml")).unwrap();
+    let names: Vec<&str> = alerts
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    assert!(names.len() > 10, "{names:?}");
+    for name in names {
+        assert!(
+            operations.contains(&format!("| `{name}` |")),
+            "docs/operations.md has no runbook entry for {name}"
+        );
+    }
+}
+
 /// Dotted paths of the values a user sets (free-form maps and lists count as one).
 fn leaves(value: &Value, prefix: String, out: &mut Vec<String>) {
     const WHOLE: [&str; 10] = [
