@@ -315,10 +315,16 @@ async fn sse(
         };
     connected();
     let mut body = response.into_body();
-    let mut buffer = String::new();
+    // Bytes, not text: a proxy may cut the stream anywhere, even inside a character, so a
+    // frame is decoded only once it is whole.
+    let mut buffer: Vec<u8> = Vec::new();
     loop {
-        while let Some(end) = buffer.find("\n\n") {
-            let frame: String = buffer.drain(..end + 2).collect();
+        while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
+            let frame: Vec<u8> = buffer.drain(..end + 2).collect();
+            let frame = match String::from_utf8(frame) {
+                Ok(frame) => frame,
+                Err(e) => return Ended::Lost(format!("an SSE frame is not UTF-8: {e}")),
+            };
             if !sse_frame(&frame, shared).await {
                 return Ended::Stopped;
             }
@@ -329,7 +335,7 @@ async fn sse(
             Ok(Some(Err(e))) => return Ended::Lost(chain(&e)),
             Ok(Some(Ok(frame))) => {
                 if let Ok(chunk) = frame.into_data() {
-                    buffer.push_str(&String::from_utf8_lossy(&chunk));
+                    buffer.extend_from_slice(&chunk);
                 }
             }
         }

@@ -329,3 +329,40 @@ async fn next_event(items: &mut (impl Stream<Item = Item> + Unpin)) -> Item {
         }
     }
 }
+
+/// An SSE "edge" that sends one event in two HTTP chunks, the cut falling inside a two-byte
+/// character, as a re-chunking proxy may.
+#[tokio::test]
+async fn a_character_split_across_sse_chunks_arrives_whole() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let frame = "event: message.new\nid: 0000abcd-7\ndata: {\"type\":\"MessageAdded\",\"data\":{\"message_id\":\"café\",\"depth\":7,\"timestamp\":1}}\n\n";
+    let cut = frame.find('é').unwrap() + 1;
+    let (first, second) = frame.as_bytes().split_at(cut);
+    let (first, second) = (first.to_vec(), second.to_vec());
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut head = vec![0u8; 4096];
+        let _ = socket.read(&mut head).await.unwrap();
+        let mut out = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        for part in [&first, &second] {
+            out.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+            out.extend_from_slice(part);
+            out.extend_from_slice(b"\r\n");
+        }
+        socket.write_all(&out).await.unwrap();
+        // Hold the stream open until the client has read.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    });
+    let mut items = Client::builder([format!("http://{addr}")])
+        .transport(Transport::Sse)
+        .subscribe()
+        .unwrap();
+    let Item::Event { event, .. } = next_event(&mut items).await else {
+        unreachable!()
+    };
+    assert_eq!(event["data"]["message_id"], "café");
+    server.abort();
+}
