@@ -35,10 +35,7 @@ impl App {
         settings.validate()?;
         let listener =
             bind(settings.listen).with_context(|| format!("listening on {}", settings.listen))?;
-        let max_connections = match settings.max_connections {
-            0 => default_max_connections(),
-            n => n,
-        };
+        let max_connections = connection_cap(settings.max_connections, raise_nofile_limit());
         let (ticker_tx, ticker_rx) = watch::channel(Instant::now());
         let edge = Arc::new(Edge::new(settings, broker, ticker_rx, max_connections));
         tokio::spawn(tick(ticker_tx.clone(), tick_period(&edge.settings)));
@@ -155,10 +152,32 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// As many connections as the open-files limit allows, after raising the soft limit to the hard.
-fn default_max_connections() -> usize {
-    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
-    usize::try_from(limit.saturating_sub(RESERVED_FDS).max(1)).unwrap_or(usize::MAX)
+/// Raises the soft open-files limit to the hard one (whatever the connection cap: a cap above
+/// the soft limit could never be reached otherwise) and returns the limit now in force.
+fn raise_nofile_limit() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024)
+}
+
+/// The connection cap: `requested`, or with 0 as many as `fd_limit` allows. A cap the limit
+/// cannot hold is kept (the operator asked for it) and said at start.
+fn connection_cap(requested: usize, fd_limit: u64) -> usize {
+    let allowed =
+        usize::try_from(fd_limit.saturating_sub(RESERVED_FDS).max(1)).unwrap_or(usize::MAX);
+    match requested {
+        0 => allowed,
+        n => {
+            if n > allowed {
+                tracing::warn!(
+                    max_connections = n,
+                    open_files_limit = fd_limit,
+                    "the open-files limit holds only {allowed} connections, fewer than \
+                     --max-connections; raise the hard limit (ulimit -Hn, LimitNOFILE=, the \
+                     container runtime's nofile) or lower the cap"
+                );
+            }
+            n
+        }
+    }
 }
 
 /// The shared clock ticks a few times per shortest keep-alive period.
@@ -174,5 +193,19 @@ async fn tick(tx: watch::Sender<Instant>, period: Duration) {
         if tx.send(Instant::now()).is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connection_cap;
+
+    #[test]
+    fn the_cap_follows_the_limit_or_the_setting() {
+        assert_eq!(connection_cap(0, 20_000), 20_000 - 128);
+        assert_eq!(connection_cap(500, 20_000), 500);
+        // Kept, and warned about: the operator's number wins.
+        assert_eq!(connection_cap(50_000, 20_000), 50_000);
+        assert_eq!(connection_cap(0, 10), 1);
     }
 }

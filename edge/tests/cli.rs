@@ -282,3 +282,46 @@ async fn serve_with_unreachable_nats_stays_unready_and_says_what_to_check() {
         std::fs::read_to_string(log.path()).unwrap()
     );
 }
+
+#[tokio::test]
+async fn an_explicit_connection_cap_still_raises_the_open_files_limit() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    // A soft limit far below the hard one, and a cap between them.
+    let mut child = Child(
+        Command::new("bash")
+            .args([
+                "-c",
+                &format!(
+                    "ulimit -Sn 256 && exec {BIN} demo --listen 127.0.0.1:0 --max-connections 1000"
+                ),
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log.reopen().unwrap()))
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let banner = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("dashboard"))
+    });
+    assert!(tokio::time::timeout(Duration::from_secs(20), banner)
+        .await
+        .unwrap()
+        .unwrap());
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.0.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers[0], numbers[1], "soft limit not raised: {line}");
+    let hard: u64 = numbers[1].parse().unwrap_or(u64::MAX);
+    let logs = std::fs::read_to_string(log.path()).unwrap();
+    if hard >= 1128 {
+        assert!(!logs.contains("open-files limit holds only"), "{logs}");
+    }
+}
