@@ -73,13 +73,17 @@ async fn the_proxy_environment_is_honoured_by_every_transport() {
             (1..=published).collect::<Vec<_>>(),
             "{transport}"
         );
+        // The request each transport makes, as the proxy saw it.
+        let port = edge.addr().port();
+        let expected = match transport {
+            Transport::WebSocket => format!("CONNECT 127.0.0.1:{port}"),
+            Transport::Sse => format!("GET http://127.0.0.1:{port}/v1/sse/events"),
+            Transport::Polling => format!("GET http://127.0.0.1:{port}/v1/events"),
+        };
         let heads = proxy.heads();
         assert!(
-            heads
-                .iter()
-                .any(|h| h.starts_with(&format!("CONNECT 127.0.0.1:{}", edge.addr().port())))
-                || transport != Transport::WebSocket,
-            "{heads:?}"
+            heads.iter().any(|h| h.starts_with(&expected)),
+            "{transport}: no {expected:?} in {heads:?}"
         );
     }
 

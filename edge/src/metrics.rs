@@ -15,6 +15,8 @@ pub struct Metrics {
     pub events_emitted: IntCounter,
     pub websocket_connections: IntGauge,
     pub sse_connections: IntGauge,
+    /// Long polls held at the edge, waiting for an event.
+    pub polls_waiting: IntGauge,
     /// Events delivered to WebSocket clients.
     pub websocket_messages_sent: IntCounter,
     /// Events delivered to SSE clients.
@@ -179,6 +181,10 @@ impl Metrics {
                 "Open WebSocket connections",
             ),
             sse_connections: gauge("adic_sse_connections", "Open SSE connections"),
+            polls_waiting: gauge(
+                "adic_edge_polls_waiting",
+                "Long polls held, waiting for an event",
+            ),
             websocket_messages_sent,
             sse_messages_sent,
             events_dropped: counter_vec(

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use adic_tests::edge::TestEdge;
 use adic_tests::nats::TestNats;
 use adic_tests::stream::TestStream;
+use adic_tests::wait_until;
 use serde_json::{json, Value};
 
 async fn publish(nats: &TestNats, range: std::ops::RangeInclusive<u64>) -> Vec<u64> {
@@ -98,8 +99,13 @@ async fn wait_holds_an_empty_page_until_an_event_arrives() {
     let url = edge.http(&format!("/v1/events?wait=20&after={now}"));
     let started = Instant::now();
     let poll = tokio::spawn(get(url));
-    // Time itself: the page is still held after a while with nothing to send.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The request has reached the edge and is held there with nothing to send.
+    let state = edge.state().clone();
+    wait_until(Duration::from_secs(10), || async {
+        state.metrics.polls_waiting.get() == 1
+    })
+    .await
+    .expect("the poll is held at the edge");
     assert!(!poll.is_finished(), "an empty page is held");
     publish(&nats, 1..=1).await;
     let (status, page) = poll.await.unwrap();

@@ -150,6 +150,8 @@ async fn page(edge: &Edge, query: &HashMap<String, String>) -> Result<Page, ApiE
             break;
         }
         // A held poll answers when the drain starts, so its client asks another edge.
+        edge.metrics.polls_waiting.inc();
+        let _held = counted(&edge.metrics.polls_waiting);
         let woken = tokio::select! {
             changed = tokio::time::timeout_at(deadline, published.changed()) => changed.is_ok(),
             () = edge.drained() => false,
@@ -178,4 +180,15 @@ async fn page(edge: &Edge, query: &HashMap<String, String>) -> Result<Page, ApiE
         gap,
         reset,
     })
+}
+
+/// Decrements a gauge when dropped (a held poll ends however its request ends).
+fn counted(gauge: &prometheus::IntGauge) -> impl Drop + '_ {
+    struct Held<'a>(&'a prometheus::IntGauge);
+    impl Drop for Held<'_> {
+        fn drop(&mut self) {
+            self.0.dec();
+        }
+    }
+    Held(gauge)
 }
