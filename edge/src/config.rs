@@ -221,3 +221,24 @@ impl DemoArgs {
         self.edge.validate()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `EdgeSettings::default()` (what tests and embedders start from) is what the command line
+    /// gives with no flags.
+    #[test]
+    fn the_default_settings_are_the_flags_defaults() {
+        #[derive(Parser)]
+        struct Flags {
+            #[command(flatten)]
+            edge: EdgeSettings,
+        }
+        let parsed = Flags::try_parse_from(["adic-edge"]).unwrap().edge;
+        assert_eq!(
+            format!("{parsed:?}"),
+            format!("{:?}", EdgeSettings::default())
+        );
+    }
+}
