@@ -41,7 +41,7 @@ pub struct EncodedEvent {
 impl EncodedEvent {
     pub fn new(epoch: Epoch, event: &StreamEvent, valid: ValidEvent) -> EncodedEvent {
         let cursor = Cursor::new(epoch, event.seq);
-        let ws = crate::transport::frame::text_frame(&ws::event_frame(&cursor, &valid.json));
+        let ws = adic_protocol::frame::text_frame(&ws::event_frame(&cursor, &valid.json));
         let sse = Bytes::from(sse::event_frame(&valid.name, Some(&cursor), &valid.json));
         EncodedEvent {
             cursor,

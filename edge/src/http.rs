@@ -1,4 +1,4 @@
-//! The HTTP surface: routes, CORS, health, readiness, metrics, and the one error type.
+//! The HTTP surface: routes, CORS, health, readiness, metrics.
 
 use std::sync::Arc;
 
@@ -10,34 +10,9 @@ use axum::{Json, Router};
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::error::ApiError;
 use crate::state::Edge;
 use crate::transport::{poll, sse, ws};
-
-/// An HTTP error with a message that says what was wrong: `{"error": "..."}`.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-        }
-    }
-
-    pub fn is_client_error(&self) -> bool {
-        self.status.is_client_error()
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
-    }
-}
 
 /// Every route of the edge.
 pub fn router(edge: Arc<Edge>) -> Router {

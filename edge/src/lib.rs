@@ -6,9 +6,11 @@
 //!
 //! Layout, following the data: [`broker`] (the seam to NATS) → [`feed`] (validate and encode
 //! once) → [`hub`] (fan-out into each client's bounded [`queue`]) → [`session`] (the per-client
-//! loop) → [`transport`] (WebSocket and SSE adapters). Around them: [`config`], [`app`] (startup,
-//! drain), [`server`] (the accept loop; SSE served on the socket), [`http`] (routes, health, metrics), [`metrics`], [`trace`] (the edge's spans of an
-//! event's trace), [`limits`], [`state`].
+//! loop) → [`transport`] (WebSocket, SSE and polling adapters). Every request first passes
+//! [`admission`] (one order, one count), and every refusal is an [`error::ApiError`]. Around
+//! them: [`config`], [`app`] (startup, drain), [`server`] (the accept loop; SSE served on the
+//! socket), [`http`] (routes, health, metrics), [`metrics`], [`trace`] (the edge's spans of an
+//! event's trace), [`connections`] (the connection cap), [`state`].
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -24,17 +26,19 @@
 //! # }
 //! ```
 
+pub mod admission;
 pub mod app;
 pub mod broker;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod dashboard;
 pub mod demo;
 pub mod encoded;
+pub mod error;
 pub mod feed;
 pub mod http;
 pub mod hub;
-pub mod limits;
 pub mod metrics;
 pub mod probe;
 pub mod queue;

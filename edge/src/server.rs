@@ -212,7 +212,7 @@ async fn sse(
     let request = match head {
         Ok(Ok(request)) => request,
         Ok(Err(message)) => {
-            let body = format!("{{\"error\":{}}}", serde_json::Value::from(message));
+            let body = crate::error::ApiError::bad_request(message).body();
             let head = format!(
                 "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n\
                  content-length: {}\r\nconnection: close\r\n\r\n",

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use adic_protocol::ws::{ClientMessage, Gap, ServerMessage};
 use adic_protocol::{Cursor, Epoch, Subscription};
 
+use crate::connections::Transport;
 use crate::encoded::EncodedEvent;
 use crate::hub::Registration;
-use crate::limits::Transport;
 use crate::metrics::TransportMetrics;
 use crate::queue::CloseReason;
 use crate::resume::{Notice, Plan};
@@ -88,6 +88,7 @@ impl Session {
         let metrics = match transport {
             Transport::WebSocket => edge.metrics.websocket.clone(),
             Transport::Sse => edge.metrics.sse.clone(),
+            Transport::Polling => edge.metrics.polling.clone(),
         };
         let mut session = Session {
             batch_live: false,
@@ -342,7 +343,7 @@ impl Session {
         let n = self.batch.len();
         let bytes: usize = match self.transport {
             Transport::WebSocket => self.batch.iter().map(|e| e.ws.len()).sum(),
-            Transport::Sse => self.batch.iter().map(|e| e.sse.len()).sum(),
+            Transport::Sse | Transport::Polling => self.batch.iter().map(|e| e.sse.len()).sum(),
         };
         self.metrics.delivered(n, bytes);
         if self.batch_live {

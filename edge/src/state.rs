@@ -9,8 +9,8 @@ use tokio::sync::watch;
 
 use crate::broker::{Broker, StreamIdentity};
 use crate::config::EdgeSettings;
+use crate::connections::Connections;
 use crate::hub::Hub;
-use crate::limits::Connections;
 use crate::metrics::Metrics;
 use crate::replay::Replayer;
 use crate::ring::Ring;
@@ -154,8 +154,11 @@ impl Edge {
         let metrics = Metrics::new();
         let connections = Arc::new(Connections::new(
             max_connections,
-            metrics.websocket_connections.clone(),
-            metrics.sse_connections.clone(),
+            [
+                metrics.websocket_connections.clone(),
+                metrics.sse_connections.clone(),
+                metrics.connections.with_label_values(&["polling"]),
+            ],
             metrics.connections_opened.clone(),
         ));
         Edge {

@@ -9,7 +9,8 @@
 //! - [`Cursor`]: `<epoch>-<seq>`, the one global resume position;
 //! - [`Subscription`] and [`KindSet`]: filters and the bitmask an edge checks per event;
 //! - [`envelope`]: validation and compact re-encoding of an event received from NATS;
-//! - [`ws`], [`sse`], [`poll`]: every frame, notice, close code and page of the three transports.
+//! - [`ws`], [`sse`], [`poll`]: every frame, notice, close code and page of the three transports;
+//! - [`frame`]: the bytes of a WebSocket frame a server writes.
 //!
 //! ```
 //! use adic_protocol::{Cursor, Kind, Subscription};
@@ -29,6 +30,7 @@ pub mod cursor;
 pub mod envelope;
 pub mod event;
 pub mod filter;
+pub mod frame;
 pub mod kind;
 mod kind_table;
 pub mod poll;

@@ -19,7 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::value::RawValue;
 
-use crate::http::ApiError;
+use crate::admission::{self, Refusal};
+use crate::connections::Transport;
+use crate::error::ApiError;
 use crate::resume::{self, Notice, ResumeError};
 use crate::state::Edge;
 
@@ -35,6 +37,11 @@ pub async fn handler(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     edge.metrics.poll_requests.inc();
+    // Held until the page is answered: a long poll counts against the connection cap.
+    let _slot = match admission::admit(&edge, Transport::Polling) {
+        Ok(slot) => slot,
+        Err(refusal) => return refusal.error(Transport::Polling).into_response(),
+    };
     match page(&edge, &query).await {
         Ok(page) => Json(page).into_response(),
         Err(error) => {
@@ -92,7 +99,8 @@ async fn page(edge: &Edge, query: &HashMap<String, String>) -> Result<Page, ApiE
     let plan = resume::plan(edge, after).await.map_err(|e| match e {
         ResumeError::BeyondStream { .. } => bad(e.to_string()),
         ResumeError::NotReady | ResumeError::Unavailable(_) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            admission::rejected(edge, Transport::Polling, Refusal::NotReady);
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).code("not_ready")
         }
     })?;
     let epoch = plan.epoch;

@@ -18,13 +18,14 @@ use std::sync::Arc;
 use adic_protocol::sse;
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use rand::Rng;
 
-use crate::http::ApiError;
-use crate::limits::{ConnectionGuard, Transport};
+use crate::admission::{self, Refusal};
+use crate::connections::{ConnectionGuard, Transport};
+use crate::error::ApiError;
 use crate::queue::CloseReason;
 use crate::resume::{self, Notice, ResumeError};
 use crate::session::{Output, Session};
@@ -38,16 +39,15 @@ pub async fn handler(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if edge.settings.no_sse {
-        return ApiError::new(
-            StatusCode::NOT_FOUND,
-            "SSE is disabled on this edge; use /v1/ws/events",
-        )
-        .into_response();
-    }
+    let guard = match admission::admit(&edge, Transport::Sse) {
+        Ok(guard) => guard,
+        Err(Refusal::Disabled) => return Refusal::Disabled.error(Transport::Sse).into_response(),
+        // A browser retries only a 200: tell it when, and close.
+        Err(_) => return stream_response(Body::from(retry_frame())),
+    };
     let bad = |message: String| {
         edge.metrics.client_errors.with_label_values(&["sse"]).inc();
-        ApiError::new(StatusCode::BAD_REQUEST, message).into_response()
+        ApiError::bad_request(message).into_response()
     };
     let subscription = match super::subscription_from_query(&query) {
         Ok(s) => s,
@@ -71,23 +71,13 @@ pub async fn handler(
         Ok(c) => c,
         Err(e) => return bad(e),
     };
-    let rejected = |reason: &str| {
-        edge.metrics
-            .connections_rejected
-            .with_label_values(&["sse", reason])
-            .inc();
-        stream_response(Body::from(retry_frame()))
-    };
-    if edge.is_draining() {
-        return rejected("draining");
-    }
-    let Some(guard) = edge.connections.try_acquire(Transport::Sse) else {
-        return rejected("capacity");
-    };
     let plan = match resume::plan(&edge, cursor).await {
         Ok(plan) => plan,
         Err(e @ ResumeError::BeyondStream { .. }) => return bad(e.to_string()),
-        Err(_) => return rejected("not_ready"),
+        Err(_) => {
+            admission::rejected(&edge, Transport::Sse, Refusal::NotReady);
+            return stream_response(Body::from(retry_frame()));
+        }
     };
     let session = Session::start(
         Arc::clone(&edge),

@@ -18,7 +18,9 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::frame::{self, FrameError, Inbound};
-use crate::limits::{ConnectionGuard, Transport};
+use crate::admission::{self, Refusal};
+use crate::connections::{ConnectionGuard, Transport};
+use crate::error::ApiError;
 use crate::queue::CloseReason;
 use crate::resume::{self, Notice, Plan, ResumeError};
 use crate::session::{Output, Session};
@@ -27,60 +29,37 @@ use crate::state::Edge;
 /// Bytes read from a client at a time: its messages are small (Subscribe, Ping).
 const READ_BUFFER: usize = 512;
 
-/// Upgrades the request, or answers 503 when the edge is draining or full.
+/// Upgrades the request once [`admission`](crate::admission) lets it in; refusals before the
+/// upgrade are HTTP errors in the one error shape, after it (a bad filter or cursor, an edge
+/// not ready) `Error` messages and close codes, since a browser cannot read a refused upgrade.
 pub async fn handler(
     State(edge): State<Arc<Edge>>,
     Query(query): Query<HashMap<String, String>>,
     mut request: Request,
 ) -> Response {
-    if edge.settings.no_websocket {
-        return (
-            StatusCode::NOT_FOUND,
-            "WebSocket is disabled on this edge; use /v1/sse/events",
-        )
-            .into_response();
-    }
+    let guard = match admission::admit(&edge, Transport::WebSocket) {
+        Ok(guard) => guard,
+        Err(refusal) => return refusal.error(Transport::WebSocket).into_response(),
+    };
     let key = match handshake(request.method(), request.headers()) {
         Ok(key) => key,
-        Err(refused) => {
+        Err((status, message)) => {
             edge.metrics
                 .client_errors
                 .with_label_values(&["websocket"])
                 .inc();
-            return refused.into_response();
+            return refusal(status, message);
         }
-    };
-    let rejected = |reason: &str| {
-        edge.metrics
-            .connections_rejected
-            .with_label_values(&["websocket", reason])
-            .inc();
-    };
-    if edge.is_draining() {
-        rejected("draining");
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "edge is draining; connect to another edge",
-        )
-            .into_response();
-    }
-    let Some(guard) = edge.connections.try_acquire(Transport::WebSocket) else {
-        rejected("capacity");
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "edge is at its connection limit",
-        )
-            .into_response();
     };
     let Some(on_upgrade) = request
         .extensions_mut()
         .remove::<hyper::upgrade::OnUpgrade>()
     else {
-        return (
+        return ApiError::new(
             StatusCode::UPGRADE_REQUIRED,
             "this connection cannot be upgraded to a WebSocket (HTTP/1.1 is required)",
         )
-            .into_response();
+        .into_response();
     };
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -128,29 +107,22 @@ pub async fn handler(
     response
 }
 
-/// Why an upgrade request was refused.
-struct Refusal {
-    status: StatusCode,
-    message: &'static str,
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, self.message).into_response();
-        if self.status == StatusCode::UPGRADE_REQUIRED {
-            response.headers_mut().insert(
-                header::SEC_WEBSOCKET_VERSION,
-                HeaderValue::from_static("13"),
-            );
-        }
-        response
+/// A refused upgrade: the error, and for a version mismatch the version this edge speaks.
+fn refusal(status: StatusCode, message: &'static str) -> Response {
+    let mut response = ApiError::new(status, message).into_response();
+    if status == StatusCode::UPGRADE_REQUIRED {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
     }
+    response
 }
 
 /// Checks the upgrade request (RFC 6455 section 4.2.1); returns the client's key, or the
 /// refusal that says what is wrong.
-fn handshake(method: &Method, headers: &HeaderMap) -> Result<String, Refusal> {
-    let refuse = |status, message| Err(Refusal { status, message });
+fn handshake(method: &Method, headers: &HeaderMap) -> Result<String, (StatusCode, &'static str)> {
+    let refuse = |status, message| Err((status, message));
     let has_token = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|v| {
             v.to_str()
@@ -199,16 +171,21 @@ async fn start(
         super::cursor_param("since", query.get("since").map(String::as_str)).map_err(policy)?;
     let snapshot = super::bool_param("snapshot", query.get("snapshot").map(String::as_str), false)
         .map_err(policy)?;
-    let plan = resume::plan(edge, since).await.map_err(refusal)?;
+    let plan = resume::plan(edge, since)
+        .await
+        .map_err(|e| resume_refusal(edge, e))?;
     Ok((subscription, plan, snapshot, since.is_some()))
 }
 
 /// How a resume that cannot be served is refused.
-fn refusal(e: ResumeError) -> (u16, String) {
+fn resume_refusal(edge: &Edge, e: ResumeError) -> (u16, String) {
     let code = match e {
         ResumeError::BeyondStream { .. } => close::POLICY,
         // 1013: try again later (another edge may serve it now).
-        ResumeError::NotReady | ResumeError::Unavailable(_) => 1013,
+        ResumeError::NotReady | ResumeError::Unavailable(_) => {
+            admission::rejected(edge, Transport::WebSocket, Refusal::NotReady);
+            1013
+        }
     };
     (code, e.to_string())
 }
@@ -459,7 +436,7 @@ async fn subscribe_since(
     }
     let plan = resume::plan(session.edge(), cursor)
         .await
-        .map_err(refusal)?;
+        .map_err(|e| resume_refusal(session.edge(), e))?;
     session.restart(plan);
     Ok(reply)
 }

@@ -1,4 +1,5 @@
-//! Connection accounting: the `--max-connections` cap and the per-transport gauges.
+//! Connection accounting: the `--max-connections` cap (WebSocket and SSE clients, and polls
+//! while they are answered) and the per-transport gauges.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge};
 pub enum Transport {
     WebSocket,
     Sse,
+    /// A poll holds a slot while it is answered (a long poll while it waits).
+    Polling,
 }
 
 impl Transport {
@@ -17,6 +20,16 @@ impl Transport {
         match self {
             Transport::WebSocket => "websocket",
             Transport::Sse => "sse",
+            Transport::Polling => "polling",
+        }
+    }
+
+    /// The name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::WebSocket => "WebSocket",
+            Transport::Sse => "SSE",
+            Transport::Polling => "polling",
         }
     }
 }
@@ -27,8 +40,10 @@ pub struct Connections {
     max: usize,
     websocket: IntGauge,
     sse: IntGauge,
+    polling: IntGauge,
     opened_websocket: IntCounter,
     opened_sse: IntCounter,
+    opened_polling: IntCounter,
 }
 
 /// One open connection; released on drop.
@@ -38,12 +53,11 @@ pub struct ConnectionGuard {
 }
 
 impl Connections {
-    /// `websocket` and `sse` count open connections; `opened` counts accepted ones by
-    /// transport label.
+    /// `websocket`, `sse` and `polling` count open connections (polls being answered);
+    /// `opened` counts accepted ones by transport label.
     pub fn new(
         max: usize,
-        websocket: IntGauge,
-        sse: IntGauge,
+        [websocket, sse, polling]: [IntGauge; 3],
         opened: IntCounterVec,
     ) -> Connections {
         Connections {
@@ -51,8 +65,10 @@ impl Connections {
             max,
             websocket,
             sse,
+            polling,
             opened_websocket: opened.with_label_values(&[Transport::WebSocket.label()]),
             opened_sse: opened.with_label_values(&[Transport::Sse.label()]),
+            opened_polling: opened.with_label_values(&[Transport::Polling.label()]),
         }
     }
 
@@ -67,6 +83,7 @@ impl Connections {
         match transport {
             Transport::WebSocket => self.opened_websocket.inc(),
             Transport::Sse => self.opened_sse.inc(),
+            Transport::Polling => self.opened_polling.inc(),
         }
         Some(ConnectionGuard {
             connections: Arc::clone(self),
@@ -86,6 +103,7 @@ impl Connections {
         match transport {
             Transport::WebSocket => &self.websocket,
             Transport::Sse => &self.sse,
+            Transport::Polling => &self.polling,
         }
     }
 }
@@ -107,7 +125,12 @@ mod tests {
         let sse = IntGauge::new("sse", "sse").unwrap();
         let opened =
             IntCounterVec::new(prometheus::Opts::new("opened", "opened"), &["transport"]).unwrap();
-        let c = Arc::new(Connections::new(2, ws.clone(), sse.clone(), opened.clone()));
+        let polls = IntGauge::new("polls", "polls").unwrap();
+        let c = Arc::new(Connections::new(
+            2,
+            [ws.clone(), sse.clone(), polls],
+            opened.clone(),
+        ));
         let a = c.try_acquire(Transport::WebSocket).unwrap();
         let _b = c.try_acquire(Transport::Sse).unwrap();
         assert!(c.try_acquire(Transport::Sse).is_none());
