@@ -26,38 +26,49 @@ enum Command {
 #[derive(clap::Args)]
 struct Tail {
     /// Edge URLs (http://host:port), rotated over on reconnect.
-    #[arg(required = true)]
+    #[arg(required = true, env = "ADIC_TAIL_URLS", value_delimiter = ',')]
     urls: Vec<String>,
     /// Only these kinds, comma-separated (dotted or variant names).
-    #[arg(long)]
+    #[arg(long, env = "ADIC_TAIL_EVENTS")]
     events: Option<String>,
     /// Only this priority: high, medium or low.
-    #[arg(long)]
+    #[arg(long, env = "ADIC_TAIL_PRIORITY")]
     priority: Option<String>,
     /// Continue after this cursor.
-    #[arg(long)]
+    #[arg(long, env = "ADIC_TAIL_FROM")]
     from: Option<Cursor>,
     /// Print the current value of each snapshot kind first.
-    #[arg(long)]
+    #[arg(long, env = "ADIC_TAIL_SNAPSHOT", value_parser = clap::builder::BoolishValueParser::new())]
     snapshot: bool,
     /// One JSON object per line instead of a readable line.
-    #[arg(long)]
+    #[arg(long, env = "ADIC_TAIL_JSON", value_parser = clap::builder::BoolishValueParser::new())]
     json: bool,
     /// The first transport to try (lower ones remain fallbacks).
-    #[arg(long, value_enum, default_value = "websocket")]
+    #[arg(
+        long,
+        env = "ADIC_TAIL_TRANSPORT",
+        value_enum,
+        default_value = "websocket"
+    )]
     transport: FirstTransport,
     /// Also trust the CA certificate(s) in this PEM file (for https:// edges).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "ADIC_TAIL_CA_CERT", value_name = "FILE")]
     ca_cert: Option<std::path::PathBuf>,
     /// A header to send on every connection, `Name: value` (repeatable), e.g. authorization.
-    #[arg(long = "header", value_name = "NAME: VALUE")]
+    #[arg(
+        long = "header",
+        env = "ADIC_TAIL_HEADERS",
+        value_name = "NAME: VALUE",
+        value_delimiter = '\n',
+        hide_env_values = true
+    )]
     headers: Vec<String>,
     /// Exit after this many events, snapshot values included (0 if they arrived, 1 if
     /// `--within` ran out first).
-    #[arg(long)]
+    #[arg(long, env = "ADIC_TAIL_COUNT")]
     count: Option<u64>,
     /// With --count: how long to wait for them, e.g. 30s.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, env = "ADIC_TAIL_WITHIN", value_parser = humantime::parse_duration)]
     within: Option<std::time::Duration>,
 }
 
