@@ -23,7 +23,7 @@ pub fn router(edge: Arc<Edge>) -> Router {
     };
     router
         .route("/v1/ws/events", get(ws::handler))
-        .route("/v1/sse/events", get(sse::handler))
+        .route(sse::PATH, get(sse::handler))
         .route("/v1/events", get(poll::handler))
         .route("/v1/health/streaming", get(streaming_health))
         .route("/healthz", get(|| async { "ok" }))

@@ -1,33 +1,25 @@
 //! The HTTP server: one accept loop in front of the router.
 //!
-//! SSE requests (`GET /v1/sse/events`) are served straight on the socket: the request head is
-//! read and parsed once, the router answers it as any request (CORS, validation, errors), and the
-//! response streams to the socket as chunks. A general HTTP connection keeps read and write
-//! buffers for its whole life (about 30 KiB per SSE client under hyper); an SSE stream needs
-//! neither once its request is read. Every other request (WebSocket upgrades, polling, health,
-//! metrics, the dashboard) goes to hyper, HTTP/1.1 or HTTP/2.
+//! Each connection's first request head is read and parsed once
+//! ([`transport::sse::socket`](crate::transport::sse::socket)): an SSE request is served straight
+//! on the socket; every other request (WebSocket upgrades, polling, health, metrics, the
+//! dashboard) goes to hyper, HTTP/1.1 or HTTP/2, with the bytes already read replayed.
 
 use std::future::Future;
-use std::io::IoSlice;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{header, Request, Response, Version};
+use axum::http::Request;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-/// The request line that is served on the socket.
-const SSE_PREFIX: &[u8] = b"GET /v1/sse/events";
-/// Largest SSE request head accepted (a browser's is well under 2 KiB).
-const MAX_HEAD: usize = 16 * 1024;
+use crate::transport::sse::socket::{self, Head, Replay};
 /// Socket-level limits of the server.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -98,21 +90,36 @@ struct Shared {
     limits: Limits,
 }
 
-async fn connection(stream: TcpStream, shared: Arc<Shared>, mut signal: watch::Receiver<()>) {
+async fn connection(mut stream: TcpStream, shared: Arc<Shared>, mut signal: watch::Receiver<()>) {
     // Until its head has arrived a connection is nobody's client: it gets `head_timeout`, and
     // none at all once the server stops.
     let deadline = tokio::time::Instant::now() + shared.limits.head_timeout;
-    let sse = tokio::select! {
-        sse = tokio::time::timeout_at(deadline, is_sse(&stream)) => match sse {
-            Ok(sse) => sse,
+    let head = tokio::select! {
+        head = tokio::time::timeout_at(deadline, socket::read_head(&mut stream)) => match head {
+            Ok(head) => head,
             Err(_) => return,
         },
         _ = signal.changed() => return,
     };
-    if sse {
-        self::sse(stream, &shared, deadline, signal).await;
-        return;
-    }
+    let read = match head {
+        Head::Sse(request) => {
+            // A stream in progress is ended by the drain, which closes its client's queue.
+            socket::serve(
+                stream,
+                shared.router.clone(),
+                *request,
+                shared.limits.write_timeout,
+            )
+            .await;
+            return;
+        }
+        Head::Other(read) => read,
+        Head::Malformed(message) => {
+            socket::refuse_malformed(stream, message, shared.limits.write_timeout).await;
+            return;
+        }
+        Head::Closed => return,
+    };
     // Requests of this connection being answered: a request counts once its whole head has
     // arrived, until its response is ready.
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -136,7 +143,8 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, mut signal: watch::R
         .http2()
         .timer(TokioTimer::new())
         .enable_connect_protocol();
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let conn =
+        builder.serve_connection_with_upgrades(TokioIo::new(Replay::new(read, stream)), service);
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => {
@@ -170,216 +178,4 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// Whether the request waiting on `stream` is an SSE request, judged from its first bytes
-/// without consuming them.
-async fn is_sse(stream: &TcpStream) -> bool {
-    let mut first = [0u8; SSE_PREFIX.len() + 1];
-    for _ in 0..50 {
-        if stream.readable().await.is_err() {
-            return false;
-        }
-        let n = match stream.peek(&mut first).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => n,
-        };
-        if n == first.len() {
-            return first.starts_with(SSE_PREFIX) && matches!(first[SSE_PREFIX.len()], b' ' | b'?');
-        }
-        if !SSE_PREFIX.starts_with(&first[..n]) {
-            return false;
-        }
-        // The request line arrived in pieces; wait for the rest.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    false
-}
-
-/// Reads one SSE request (by `deadline`, and not past the server's stop), lets the router answer
-/// it, and streams the answer to the socket. A stream in progress is ended by the drain, which
-/// closes its client's queue.
-async fn sse(
-    mut stream: TcpStream,
-    shared: &Shared,
-    deadline: tokio::time::Instant,
-    mut signal: watch::Receiver<()>,
-) {
-    let head = tokio::select! {
-        head = tokio::time::timeout_at(deadline, read_request(&mut stream)) => head,
-        _ = signal.changed() => return,
-    };
-    let request = match head {
-        Ok(Ok(request)) => request,
-        Ok(Err(message)) => {
-            let body = crate::error::ApiError::bad_request(message).body();
-            let head = format!(
-                "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n\
-                 content-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes()).await;
-            let _ = stream.write_all(body.as_bytes()).await;
-            return;
-        }
-        Err(_) => return,
-    };
-    let http10 = request.version() == Version::HTTP_10;
-    let response: Response<Body> = match shared.router.clone().oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    let _ = respond(&mut stream, response, http10, shared.limits.write_timeout).await;
-}
-
-/// Reads and parses the request head.
-async fn read_request(stream: &mut TcpStream) -> Result<Request<Body>, String> {
-    let mut buf = Vec::with_capacity(1024);
-    loop {
-        let mut chunk = [0u8; 1024];
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("reading the request: {e}"))?;
-        if n == 0 {
-            return Err("connection closed before the request head ended".into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut parsed = httparse::Request::new(&mut headers);
-        match parsed.parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => return to_request(&parsed),
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
-            Ok(httparse::Status::Partial) => {
-                return Err(format!("request head larger than {MAX_HEAD} bytes"))
-            }
-            Err(e) => return Err(format!("malformed HTTP request: {e}")),
-        }
-    }
-}
-
-fn to_request(parsed: &httparse::Request<'_, '_>) -> Result<Request<Body>, String> {
-    let mut request = Request::builder()
-        .method(parsed.method.unwrap_or("GET"))
-        .uri(parsed.path.unwrap_or("/"))
-        .version(match parsed.version {
-            Some(0) => Version::HTTP_10,
-            _ => Version::HTTP_11,
-        });
-    for h in parsed.headers.iter() {
-        request = request.header(h.name, h.value);
-    }
-    request
-        .body(Body::empty())
-        .map_err(|e| format!("malformed HTTP request: {e}"))
-}
-
-/// Writes the head, then the body: with its length when it is known, else as chunks (HTTP/1.0:
-/// until the connection closes). A client that leaves is noticed by reading.
-async fn respond(
-    stream: &mut TcpStream,
-    response: Response<Body>,
-    http10: bool,
-    write_timeout: Duration,
-) -> std::io::Result<()> {
-    let (parts, body) = response.into_parts();
-    let length = http_body::Body::size_hint(&body).exact();
-    let chunked = length.is_none() && !http10;
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\n",
-        parts.status.as_u16(),
-        parts.status.canonical_reason().unwrap_or("")
-    )
-    .into_bytes();
-    for (name, value) in &parts.headers {
-        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
-            continue;
-        }
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
-    }
-    match length {
-        Some(n) => head.extend_from_slice(format!("content-length: {n}\r\n").as_bytes()),
-        None if chunked => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-        None => {}
-    }
-    head.extend_from_slice(b"connection: close\r\n\r\n");
-    write_all(stream, &[&head], write_timeout).await?;
-    drop(head);
-
-    let mut body = body.into_data_stream();
-    let (mut reader, mut writer) = stream.split();
-    loop {
-        let mut sink = [0u8; 64];
-        let chunk = tokio::select! {
-            chunk = futures::StreamExt::next(&mut body) => chunk,
-            read = reader.read(&mut sink) => match read {
-                // The client left (or sent something it should not have: an SSE request has
-                // no body, and a pipelined request is not served on a stream).
-                Ok(0) | Err(_) => return Ok(()),
-                Ok(_) => continue,
-            },
-        };
-        let Some(Ok(chunk)) = chunk else { break };
-        if chunk.is_empty() {
-            continue;
-        }
-        if chunked {
-            let size = format!("{:x}\r\n", chunk.len());
-            write_all(
-                &mut writer,
-                &[size.as_bytes(), &chunk, b"\r\n"],
-                write_timeout,
-            )
-            .await?;
-        } else {
-            write_all(&mut writer, &[&chunk], write_timeout).await?;
-        }
-    }
-    if chunked {
-        write_all(&mut writer, &[b"0\r\n\r\n"], write_timeout).await?;
-    }
-    let _ = writer.shutdown().await;
-    Ok(())
-}
-
-/// Writes every part, in order, with vectored writes, within `timeout`.
-async fn write_all<W: tokio::io::AsyncWrite + Unpin>(
-    writer: &mut W,
-    parts: &[&[u8]],
-    timeout: Duration,
-) -> std::io::Result<()> {
-    let write = async {
-        let (mut index, mut offset) = (0, 0);
-        while index < parts.len() {
-            let mut slices = Vec::with_capacity(parts.len() - index);
-            slices.push(IoSlice::new(&parts[index][offset..]));
-            slices.extend(parts[index + 1..].iter().map(|p| IoSlice::new(p)));
-            let mut written = writer.write_vectored(&slices).await?;
-            if written == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
-            }
-            while written > 0 && index < parts.len() {
-                let left = parts[index].len() - offset;
-                if written >= left {
-                    written -= left;
-                    index += 1;
-                    offset = 0;
-                } else {
-                    offset += written;
-                    written = 0;
-                }
-            }
-            while index < parts.len() && parts[index].len() == offset {
-                index += 1;
-                offset = 0;
-            }
-        }
-        Ok(())
-    };
-    tokio::time::timeout(timeout, write)
-        .await
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }

@@ -1,11 +1,14 @@
 //! Transport adapters: each turns a [`Session`](crate::session::Session) into its wire format.
-//! They talk to the hub and the session only, never to NATS.
+//! They talk to the hub, the session and [`admission`](crate::admission) only, never to NATS.
+//!
+//! One folder per wire: `ws/` (the handler and session adapter, `frame.rs` the frame reader and
+//! handshake key), `sse/` (the handler and body, `socket.rs` the request-head decision and the
+//! writer that serves SSE on the socket), `poll.rs`.
 
 use std::collections::HashMap;
 
 use adic_protocol::{Cursor, FilterError, Subscription};
 
-pub mod frame;
 pub mod poll;
 pub mod sse;
 pub mod ws;

@@ -11,6 +11,8 @@
 //! edge answers 200 with a `retry:` hint and closes at once; only a request that will not get
 //! better (a bad filter or cursor) gets a 400.
 
+pub mod socket;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -30,6 +32,9 @@ use crate::queue::CloseReason;
 use crate::resume::{self, Notice, ResumeError};
 use crate::session::{Output, Session};
 use crate::state::Edge;
+
+/// The SSE endpoint's path (the router's route and the socket's decision both use it).
+pub const PATH: &str = "/v1/sse/events";
 
 /// Base of the reconnect hint sent before the edge closes a stream; jitter spreads reconnects.
 const RETRY_BASE_MS: u64 = 1000;

@@ -1,6 +1,6 @@
 //! WebSocket transport: `GET /v1/ws/events`.
 //!
-//! The edge speaks the WebSocket wire itself ([`super::frame`]): each event's frame is built
+//! The edge speaks the WebSocket wire itself ([`frame`]): each event's frame is built
 //! once by the feed, and a client's batch of frames goes to its socket with one write. A
 //! connection holds a 512-byte read buffer and nothing else of its own between writes.
 
@@ -17,7 +17,9 @@ use bytes::BytesMut;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::frame::{self, FrameError, Inbound};
+pub mod frame;
+
+use self::frame::{FrameError, Inbound};
 use crate::admission::{self, Refusal};
 use crate::connections::{ConnectionGuard, Transport};
 use crate::error::ApiError;
