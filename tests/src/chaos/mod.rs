@@ -146,6 +146,19 @@ impl World {
 
 /// Every numbered event of stream `name`, read by a plain NATS client: the ground truth.
 pub async fn truth(client: async_nats::Client, name: &str) -> anyhow::Result<Vec<Numbered>> {
+    Ok(stream_events(client, name)
+        .await?
+        .iter()
+        .filter_map(|(seq, event)| numbered(&format!("x-{seq}"), event))
+        .collect())
+}
+
+/// Every message of stream `name` as (stream sequence, event JSON), in order, read by a plain
+/// NATS consumer.
+async fn stream_events(
+    client: async_nats::Client,
+    name: &str,
+) -> anyhow::Result<Vec<(u64, Value)>> {
     let js = async_nats::jetstream::new(client);
     let mut stream = js.get_stream(name).await?;
     let info = stream.info().await?;
@@ -165,15 +178,11 @@ pub async fn truth(client: async_nats::Client, name: &str) -> anyhow::Result<Vec
             .await
             .context("reading the stream")?
             .context("stream ended")??;
-        let seq = message
+        seen = message
             .info()
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .stream_sequence;
-        seen = seq;
-        let event: Value = serde_json::from_slice(&message.payload)?;
-        if let Some(n) = numbered(&format!("x-{seq}"), &event) {
-            out.push(n);
-        }
+        out.push((seen, serde_json::from_slice(&message.payload)?));
     }
     Ok(out)
 }
@@ -261,33 +270,11 @@ pub async fn every_event(
     client: async_nats::Client,
     name: &str,
 ) -> anyhow::Result<Vec<(u64, String)>> {
-    let js = async_nats::jetstream::new(client);
-    let mut stream = js.get_stream(name).await?;
-    let info = stream.info().await?;
-    let (first, last) = (info.state.first_sequence, info.state.last_sequence);
-    let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::Config {
-            deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
-            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await?;
-    let mut out = Vec::new();
-    let mut messages = consumer.messages().await?;
-    let mut seen = first.saturating_sub(1);
-    while seen < last {
-        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
-            .await
-            .context("reading the stream")?
-            .context("stream ended")??;
-        seen = message
-            .info()
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .stream_sequence;
-        let event: Value = serde_json::from_slice(&message.payload)?;
-        out.push((seen, event["type"].as_str().unwrap_or_default().to_owned()));
-    }
-    Ok(out)
+    Ok(stream_events(client, name)
+        .await?
+        .into_iter()
+        .map(|(seq, event)| (seq, event["type"].as_str().unwrap_or_default().to_owned()))
+        .collect())
 }
 
 /// The guarantee for a client that took every kind, by stream sequence: from its first event
@@ -336,4 +323,57 @@ pub fn check_sequences(
         }
     }
     Ok(have.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_sequences;
+
+    fn events(list: &[(u64, &str)]) -> Vec<(u64, String)> {
+        list.iter().map(|(s, k)| (*s, (*k).to_owned())).collect()
+    }
+
+    #[test]
+    fn the_sequence_check_catches_loss_duplicates_and_strangers() {
+        let truth = events(&[
+            (1, "MessageAdded"),
+            (2, "TipsUpdated"),
+            (3, "MessageAdded"),
+            (4, "TipsUpdated"),
+            (5, "NoSuchKindYet"),
+            (6, "MessageAdded"),
+        ]);
+        // Every log event (unknown kinds count as log), one snapshot skipped: the guarantee.
+        let ok = events(&[
+            (1, "MessageAdded"),
+            (3, "MessageAdded"),
+            (4, "TipsUpdated"),
+            (5, "NoSuchKindYet"),
+            (6, "MessageAdded"),
+        ]);
+        assert_eq!(check_sequences("c", &truth, &ok), Ok(4));
+        // From where the client started, not before.
+        assert_eq!(check_sequences("c", &truth, &ok[1..]), Ok(3));
+        let lost = events(&[(1, "MessageAdded"), (6, "MessageAdded")]);
+        assert!(check_sequences("c", &truth, &lost)
+            .unwrap_err()
+            .contains("missing"));
+        let twice = events(&[
+            (1, "MessageAdded"),
+            (3, "MessageAdded"),
+            (3, "MessageAdded"),
+        ]);
+        assert!(check_sequences("c", &truth, &twice)
+            .unwrap_err()
+            .contains("order"));
+        let stranger = events(&[
+            (1, "MessageAdded"),
+            (2, "EnergyUpdated"),
+            (3, "MessageAdded"),
+        ]);
+        assert!(check_sequences("c", &truth, &stranger)
+            .unwrap_err()
+            .contains("not in the stream"));
+        assert!(check_sequences("c", &truth, &[]).is_err());
+    }
 }
