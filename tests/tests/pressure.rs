@@ -208,3 +208,82 @@ async fn a_draining_edge_turns_unready_refuses_newcomers_and_closes_clients_over
         "the edge exits once its clients are gone"
     );
 }
+
+/// A client that falls behind on a stream that is mostly snapshot values: the edge drops
+/// superseded values from its queue instead of closing it, every log event still arrives
+/// exactly once and in order, and the newest value of the snapshot kind is delivered.
+#[tokio::test]
+async fn a_client_behind_on_snapshots_gets_conflated_values_and_every_log_event() {
+    let nats = TestNats::start().await.unwrap();
+    let settings = EdgeSettings {
+        client_queue_bytes: 64 << 10,
+        ..EdgeSettings::default()
+    };
+    let edge = TestEdge::start_with(&nats, settings).await.unwrap();
+    let mut slow = WsClient::connect_small_buffer(&edge.ws("")).await.unwrap();
+    // 4 KB tips values, 2,000 of them (8 MB: far more than the socket buffers and the 64 KiB
+    // queue hold), with a log event after every hundredth.
+    let js = async_nats::jetstream::new(nats.client().await.unwrap());
+    let tips_subject = Kind::TipsUpdated.subject(nats.prefix());
+    let added_subject = Kind::MessageAdded.subject(nats.prefix());
+    let tip = "t".repeat(4_000);
+    let mut acks = Vec::new();
+    for n in 1..=2_000u64 {
+        let tips =
+            json!({"type": "TipsUpdated", "data": {"tips": [tip], "count": n, "timestamp": 1}});
+        acks.push(
+            js.publish(tips_subject.clone(), tips.to_string().into())
+                .await
+                .unwrap(),
+        );
+        if n % 100 == 0 {
+            let added = json!({"type": "MessageAdded", "data": {"message_id": "m", "depth": n / 100, "timestamp": 1}});
+            acks.push(
+                js.publish(added_subject.clone(), added.to_string().into())
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+    // Conflation happened while the client was not reading.
+    let metrics = edge.state().clone();
+    adic_tests::wait_until(Duration::from_secs(30), || async {
+        metrics.feed.published_seq() >= 2_020
+    })
+    .await
+    .expect("the edge fanned out every event");
+    assert!(
+        edge.state().metrics.conflated.get() > 0,
+        "nothing was conflated"
+    );
+
+    // Now it reads everything: all 20 log events in order, the last tips value, fewer values
+    // than were published, and no close.
+    let (mut logs, mut tips, mut last_tips) = (Vec::new(), 0u64, 0u64);
+    while last_tips < 2_000 || logs.len() < 20 {
+        match slow
+            .next_item_within(Duration::from_secs(20))
+            .await
+            .unwrap()
+        {
+            WsItem::Json(v) if v["type"] == "Event" => match v["event"]["type"].as_str() {
+                Some("MessageAdded") => logs.push(depth(&v["event"])),
+                Some("TipsUpdated") => {
+                    tips += 1;
+                    let count = v["event"]["data"]["count"].as_u64().unwrap();
+                    assert!(count > last_tips, "tips values out of order");
+                    last_tips = count;
+                }
+                other => panic!("unexpected {other:?}"),
+            },
+            WsItem::Json(_) => {}
+            WsItem::Close(c) => panic!("closed instead of conflated: {c:?}"),
+        }
+    }
+    assert_eq!(logs, (1..=20).collect::<Vec<_>>());
+    assert_eq!(last_tips, 2_000, "the newest value arrived");
+    assert!(tips < 2_000, "every value arrived: nothing was conflated");
+}

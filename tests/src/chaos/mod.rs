@@ -221,6 +221,21 @@ pub fn check(name: &str, truth: &[Numbered], got: &[Numbered]) -> Result<usize, 
             "{name}: a snapshot value that is not in the stream"
         ));
     }
+    // The newest value before the client's final position cannot have been superseded while
+    // it was queued: it must have arrived (the publisher's snapshots are one key).
+    if let (Some(first), Some(last)) = (got.first(), got.last()) {
+        let newest = truth
+            .iter()
+            .rfind(|t| t.snapshot && t.seq >= first.seq && t.seq <= last.seq);
+        if let Some(newest) = newest {
+            if !got.iter().any(|g| g.seq == newest.seq) {
+                return Err(format!(
+                    "{name}: the newest snapshot value before its last event (seq {}) never arrived",
+                    newest.seq
+                ));
+            }
+        }
+    }
     Ok(got_log.len())
 }
 
@@ -322,6 +337,25 @@ pub fn check_sequences(
             ));
         }
     }
+    // The newest value of each snapshot kind before the client's last event must have arrived
+    // (nothing newer could supersede it). Sync progress is keyed by peer too, which the types
+    // alone do not show: it is left out here.
+    let mut newest: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for (seq, kind) in truth
+        .iter()
+        .filter(|(s, k)| *s >= first.0 && *s <= last.0 && !is_log(k))
+    {
+        if kind != "SyncProgress" {
+            newest.insert(kind, *seq);
+        }
+    }
+    for (kind, seq) in newest {
+        if !got.iter().any(|(s, _)| *s == seq) {
+            return Err(format!(
+                "{name}: the newest {kind} value before its last event (seq {seq}) never arrived"
+            ));
+        }
+    }
     Ok(have.len())
 }
 
@@ -375,5 +409,15 @@ mod tests {
             .unwrap_err()
             .contains("not in the stream"));
         assert!(check_sequences("c", &truth, &[]).is_err());
+        // Skipping the newest value of a kind before the last event is not allowed.
+        let stale = events(&[
+            (1, "MessageAdded"),
+            (2, "TipsUpdated"),
+            (3, "MessageAdded"),
+            (5, "NoSuchKindYet"),
+            (6, "MessageAdded"),
+        ]);
+        let err = check_sequences("c", &truth, &stale).unwrap_err();
+        assert!(err.contains("newest TipsUpdated"), "{err}");
     }
 }
