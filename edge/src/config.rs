@@ -113,7 +113,7 @@ pub struct EdgeSettings {
     pub write_timeout: Duration,
     /// Time a connection has to send its request head (an idle or half-sent connection is
     /// closed then, and at once when the edge shuts down).
-    #[arg(long, env = "ADIC_EDGE_HEAD_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "ADIC_EDGE_HEAD_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub head_timeout: Duration,
     /// On shutdown, how long clients get to leave before the process exits.
     #[arg(long, env = "ADIC_EDGE_DRAIN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -153,7 +153,7 @@ impl Default for EdgeSettings {
             client_queue_bytes: 1 << 20,
             max_client_message: 64 << 10,
             write_timeout: Duration::from_secs(10),
-            head_timeout: Duration::from_secs(10),
+            head_timeout: Duration::from_secs(30),
             drain_grace: Duration::from_secs(30),
             no_websocket: false,
             no_sse: false,
