@@ -143,3 +143,104 @@ pub async fn plan(edge: &Edge, cursor: Option<Cursor>) -> Result<Plan, ResumeErr
     edge.metrics.resumes.with_label_values(&[source]).inc();
     Ok(plan)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use adic_protocol::{Cursor, Epoch, Kind};
+    use bytes::Bytes;
+
+    use super::{plan, Notice, ResumeError};
+    use crate::broker::memory::MemoryBroker;
+    use crate::config::EdgeSettings;
+    use crate::state::Edge;
+    use crate::App;
+
+    /// An edge on an in-memory stream that keeps 100 events, of which `published` were
+    /// published, with a ring of 10; returns once its feed has fanned out all of them.
+    async fn edge(published: u64) -> (App, Arc<Edge>) {
+        let broker = MemoryBroker::new("adic.events", 100);
+        for n in 1..=published {
+            let json = format!(
+                r#"{{"type":"MessageAdded","data":{{"message_id":"m","depth":{n},"timestamp":1}}}}"#
+            );
+            broker.publish(
+                Kind::MessageAdded.subject("adic.events"),
+                Bytes::from(json),
+                None,
+            );
+        }
+        let settings = EdgeSettings {
+            ring_events: 10,
+            ..EdgeSettings::default()
+        };
+        let app = App::build(settings, Arc::new(broker)).await.unwrap();
+        let edge = app.edge();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while edge.feed.published_seq() < published || edge.feed.cursor().is_none() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the feed did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        (app, edge)
+    }
+
+    fn source_count(edge: &Edge, source: &str) -> u64 {
+        edge.metrics.resumes.with_label_values(&[source]).get()
+    }
+
+    #[tokio::test]
+    async fn the_decision_table() {
+        let (_app, edge) = edge(150).await;
+        let epoch = edge.feed.epoch();
+        let at = |seq| Cursor::new(epoch, seq);
+
+        // No cursor: live from now.
+        let p = plan(&edge, None).await.unwrap();
+        assert_eq!((p.after, p.notices.len()), (None, 0));
+
+        // Inside the ring (the newest 10): from the cursor, served from memory.
+        let p = plan(&edge, Some(at(145))).await.unwrap();
+        assert_eq!(p.after, Some(145));
+        assert!(p.notices.is_empty());
+        assert_eq!(source_count(&edge, "ring"), 1);
+
+        // Older than the ring, still in the stream (it keeps 51..=150): from JetStream.
+        let p = plan(&edge, Some(at(60))).await.unwrap();
+        assert_eq!(p.after, Some(60));
+        assert_eq!(source_count(&edge, "jetstream"), 1);
+
+        // Older than the stream keeps: a gap, then from the oldest event held.
+        let p = plan(&edge, Some(at(10))).await.unwrap();
+        assert_eq!(p.after, Some(50));
+        match &p.notices[..] {
+            [Notice::Gap(gap)] => {
+                assert_eq!(gap.requested, at(10));
+                assert_eq!(gap.first_available, at(51));
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // The cursor just before the oldest event held is no gap.
+        let p = plan(&edge, Some(at(50))).await.unwrap();
+        assert!(p.notices.is_empty(), "{:?}", p.notices);
+
+        // Another stream instance: a reset to the start of this one.
+        let other = Cursor::new(Epoch(epoch.0.wrapping_add(1)), 7);
+        let p = plan(&edge, Some(other)).await.unwrap();
+        assert_eq!(p.after, Some(50));
+        assert!(matches!(&p.notices[..], [Notice::Reset(r)] if r.current == at(50)));
+
+        // Beyond the stream's last event: an error naming the newest.
+        let err = plan(&edge, Some(at(151))).await.unwrap_err();
+        assert!(
+            matches!(err, ResumeError::BeyondStream { last, .. } if last == at(150)),
+            "{err}"
+        );
+        assert_eq!(p.epoch, epoch);
+    }
+}
