@@ -25,23 +25,10 @@ pub struct Frames {
     pub sse: Bytes,
 }
 
-/// A complete unmasked WebSocket text frame (FIN set) carrying `payload`.
+/// A complete unmasked WebSocket text frame (FIN set) carrying `payload`: the same bytes the
+/// edge writes.
 pub fn ws_text_frame(payload: &[u8]) -> Bytes {
-    let mut frame = Vec::with_capacity(payload.len() + 10);
-    frame.push(0x81);
-    match payload.len() {
-        n if n < 126 => frame.push(n as u8),
-        n if n < 65_536 => {
-            frame.push(126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            frame.push(127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(payload);
-    Bytes::from(frame)
+    adic_protocol::frame::server_frame(adic_protocol::frame::OP_TEXT, payload)
 }
 
 /// Every connection's channel. Unbounded: the floor has no slow-consumer handling (that is part
