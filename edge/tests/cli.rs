@@ -161,8 +161,21 @@ async fn sigterm_ends_idle_half_sent_and_held_connections_within_the_grace() {
     let held = tokio::spawn(reqwest::get(format!(
         "{url}/v1/events?after={next}&wait=30"
     )));
-    // Wait until the poll is parked at the edge: it has not been answered after a moment.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Wait until the edge reports the poll held.
+    let metrics = format!("{url}/metrics");
+    adic_tests::wait_until(Duration::from_secs(10), || {
+        let metrics = metrics.clone();
+        async move {
+            let Ok(r) = reqwest::get(&metrics).await else {
+                return false;
+            };
+            r.text()
+                .await
+                .is_ok_and(|t| t.lines().any(|l| l == "adic_edge_polls_waiting 1"))
+        }
+    })
+    .await
+    .expect("the long poll is held at the edge");
     assert!(
         !held.is_finished(),
         "the long poll was answered before the drain"
