@@ -450,7 +450,9 @@ async fn open_page(browser: &mut Browser, url: &str) {
         .unwrap();
 }
 
-/// Stores `cursor` as the page's saved cursor and opens the page again.
+/// Opens the page again with `cursor` as its saved cursor. The cursor is stored by a script
+/// that runs in the new document before the page's own: a write made from the old document
+/// could reach the new one after the page has read its storage.
 async fn reload_with_cursor(browser: &mut Browser, key: &str, cursor: &str) {
     let url = browser.eval("location.href").await.unwrap();
     let set = format!(
@@ -458,6 +460,19 @@ async fn reload_with_cursor(browser: &mut Browser, key: &str, cursor: &str) {
         serde_json::to_string(key).unwrap(),
         serde_json::to_string(cursor).unwrap()
     );
-    browser.eval(&set).await.unwrap();
+    let script = browser
+        .command(
+            "Page.addScriptToEvaluateOnNewDocument",
+            serde_json::json!({ "source": set }),
+        )
+        .await
+        .unwrap();
     open_page(browser, url.as_str().unwrap()).await;
+    browser
+        .command(
+            "Page.removeScriptToEvaluateOnNewDocument",
+            serde_json::json!({ "identifier": script["identifier"] }),
+        )
+        .await
+        .unwrap();
 }
