@@ -9,22 +9,29 @@
 //! 3. there is room under `--max-connections` (else `capacity`); a WebSocket or SSE client keeps
 //!    its slot for as long as it is connected, a poll for as long as it is answered (a held long
 //!    poll holds a socket too);
-//! 4. (authentication and authorization will come here, before any work is done for the
-//!    request);
+//! 4. a WebSocket upgrade from a browser comes from an origin `--ws-origins` allows (else
+//!    `origin`: 403); with `--auth jwt`, the token: present and valid (else `unauthorized`: 401, or close
+//!    4401 after a WebSocket upgrade), and allowing what the filter names (else `forbidden`:
+//!    403, or close 4403); [`authenticate`] and [`authorize`]. A WebSocket client without a
+//!    token at the upgrade gets `--auth-timeout` to send an `Auth` message instead;
 //! 5. the request itself is valid (filters, cursors, parameters: `400` / close 4100, counted as
 //!    a client error, not here);
 //! 6. the resume can be planned (`not_ready` while the edge has no stream to read, or a cursor
 //!    beyond the stream: a client error).
 //!
-//! Steps 1–3 are [`admit`]; 5 and 6 belong to the transports, which map each [`Refusal`] to
+//! Steps 1–3 are [`admit`], 4 is [`authenticate`] then [`authorize`]; 5 and 6 belong to the transports, which map each [`Refusal`] to
 //! their wire (WebSocket: HTTP status before the upgrade; SSE: `200` with `retry:` for what
 //! another edge or a later try can serve, because browsers never retry a non-200 SSE response;
 //! polling: the HTTP status).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 
+use adic_protocol::Subscription;
+
+use crate::auth::{AuthError, Grant};
 use crate::connections::{ConnectionGuard, Transport};
 use crate::error::ApiError;
 use crate::state::Edge;
@@ -40,6 +47,8 @@ pub enum Refusal {
     Capacity,
     /// The edge cannot serve yet (no NATS, no live consumer, a stream being recreated).
     NotReady,
+    /// A browser page of an origin `--ws-origins` does not list.
+    Origin,
 }
 
 impl Refusal {
@@ -50,12 +59,13 @@ impl Refusal {
             Refusal::Draining => "draining",
             Refusal::Capacity => "capacity",
             Refusal::NotReady => "not_ready",
+            Refusal::Origin => "origin",
         }
     }
 
     /// Whether another edge, or the same one a little later, may take the request.
     pub fn elsewhere(self) -> bool {
-        !matches!(self, Refusal::Disabled)
+        !matches!(self, Refusal::Disabled | Refusal::Origin)
     }
 
     /// The refusal as an HTTP error in the one error shape.
@@ -85,6 +95,11 @@ impl Refusal {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "edge is not ready")
                     .code("not_ready")
             }
+            Refusal::Origin => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "this origin may not open WebSocket connections here",
+            )
+            .code("origin_not_allowed"),
         }
     }
 }
@@ -121,5 +136,81 @@ pub fn rejected(edge: &Edge, transport: Transport, refusal: Refusal) {
     edge.metrics
         .connections_rejected
         .with_label_values(&[transport.label(), refusal.reason()])
+        .inc();
+}
+
+/// Step 4, authentication: with `--auth jwt`, the grant of `token` (a refusal is counted);
+/// `None` when authentication is off.
+pub async fn authenticate(
+    edge: &Edge,
+    transport: Transport,
+    token: Option<&str>,
+) -> Result<Option<Grant>, AuthError> {
+    let Some(auth) = &edge.auth else {
+        return Ok(None);
+    };
+    let result = match token {
+        None => Err(AuthError::Missing),
+        Some(token) => auth.verify(token).await,
+    };
+    match &result {
+        Ok(grant) => {
+            tracing::debug!(
+                sub = grant.sub.as_deref().unwrap_or(""),
+                transport = transport.label(),
+                "client authenticated"
+            );
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, transport = transport.label(), "client not authenticated");
+            auth_refused(edge, transport, e);
+        }
+    }
+    result.map(Some)
+}
+
+/// Step 4 for a request that carries its token (SSE, polling): `Authorization: Bearer`, the
+/// cookie, or the `token` query parameter.
+pub async fn authenticate_request(
+    edge: &Edge,
+    transport: Transport,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<Option<Grant>, AuthError> {
+    let Some(auth) = &edge.auth else {
+        return Ok(None);
+    };
+    match auth.token_from(headers, query) {
+        Ok(token) => authenticate(edge, transport, token.as_deref()).await,
+        Err(e) => {
+            auth_refused(edge, transport, &e);
+            Err(e)
+        }
+    }
+}
+
+/// Step 4, authorization: limits `subscription` to what `grant` allows; a filter that names
+/// a kind outside it is refused (and counted).
+pub fn authorize(
+    edge: &Edge,
+    transport: Transport,
+    grant: Option<&Grant>,
+    subscription: &mut Subscription,
+) -> Result<(), AuthError> {
+    let Some(grant) = grant else {
+        return Ok(());
+    };
+    subscription.restrict(grant.allowed).map_err(|e| {
+        let error = AuthError::Forbidden(e.to_string());
+        auth_refused(edge, transport, &error);
+        error
+    })
+}
+
+/// Counts a refusal of step 4 decided by a transport (a WebSocket client that sent no token).
+pub fn auth_refused(edge: &Edge, transport: Transport, error: &AuthError) {
+    edge.metrics
+        .connections_rejected
+        .with_label_values(&[transport.label(), error.reason()])
         .inc();
 }

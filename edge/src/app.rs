@@ -33,12 +33,17 @@ impl App {
     /// Binds the listener, raises the open-files limit, and starts the live feed.
     pub async fn build(settings: EdgeSettings, broker: Arc<dyn Broker>) -> anyhow::Result<App> {
         settings.validate()?;
+        let auth = crate::auth::Auth::build(&settings.auth).await?;
         let listener =
             bind(settings.listen).with_context(|| format!("listening on {}", settings.listen))?;
         let max_connections = connection_cap(settings.max_connections, raise_nofile_limit());
         let (ticker_tx, ticker_rx) = watch::channel(Instant::now());
-        let edge = Arc::new(Edge::new(settings, broker, ticker_rx, max_connections));
+        let edge =
+            Arc::new(Edge::new(settings, broker, ticker_rx, max_connections).with_auth(auth));
         tokio::spawn(tick(ticker_tx.clone(), tick_period(&edge.settings)));
+        if let Some(period) = edge.auth.as_ref().and_then(|a| a.keys().refresh_period()) {
+            tokio::spawn(refresh_jwks(Arc::downgrade(&edge), period));
+        }
         let live = edge
             .broker
             .live(LiveStart::Recent(edge.settings.ring_events as u64));
@@ -180,9 +185,27 @@ fn connection_cap(requested: usize, fd_limit: u64) -> usize {
     }
 }
 
-/// The shared clock ticks a few times per shortest keep-alive period.
+/// The shared clock ticks a few times per shortest keep-alive period, and every second with
+/// authentication on (connections end within a second of their token's expiry).
 fn tick_period(settings: &EdgeSettings) -> Duration {
-    (settings.sse_heartbeat.min(settings.ws_ping) / 3).max(Duration::from_millis(100))
+    let mut period = settings.sse_heartbeat.min(settings.ws_ping) / 3;
+    if settings.auth.mode == crate::auth::AuthMode::Jwt {
+        period = period.min(Duration::from_secs(1));
+    }
+    period.max(Duration::from_millis(100))
+}
+
+/// Fetches the JWKS again every `period`, for as long as the edge runs.
+async fn refresh_jwks(edge: std::sync::Weak<Edge>, period: Duration) {
+    let mut every = tokio::time::interval(period);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let Some(edge) = edge.upgrade() else { return };
+        if let Some(auth) = &edge.auth {
+            auth.keys().refresh_if_due().await;
+        }
+    }
 }
 
 async fn tick(tx: watch::Sender<Instant>, period: Duration) {

@@ -57,6 +57,7 @@ async fn run_demo(
     args.validate()?;
     let mut edge = args.edge;
     edge.listen = args.listen;
+    edge.auth.hs256_secret = secret_from_env();
     let settings = DemoSettings {
         edge,
         speed: args.speed,
@@ -84,6 +85,14 @@ async fn run_demo(
     app.run(shutdown).await
 }
 
+/// The HS256 secret from its variable (there is no flag for it).
+fn secret_from_env() -> Option<crate::auth::Secret> {
+    std::env::var(crate::auth::SECRET_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(crate::auth::Secret)
+}
+
 async fn serve(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -91,6 +100,7 @@ async fn serve(
     args.validate()?;
     let mut edge = args.edge;
     edge.listen = args.listen;
+    edge.auth.hs256_secret = secret_from_env();
     let client = args
         .nats
         .connect("adic-edge")

@@ -9,6 +9,8 @@ use std::time::Duration;
 use adic_publisher::{NatsArgs, StreamSettings};
 use clap::{Parser, Subcommand};
 
+use crate::auth::{AuthMode, AuthSettings};
+
 /// The ADIC streaming edge.
 #[derive(Debug, Parser)]
 #[command(name = "adic-edge", version, about)]
@@ -87,7 +89,7 @@ pub struct EdgeSettings {
     /// Most open client connections (WebSocket + SSE); 0: as many as the open-files limit allows.
     #[arg(long, env = "ADIC_EDGE_MAX_CONNECTIONS", default_value_t = 0)]
     pub max_connections: usize,
-    /// Origins allowed by CORS, comma-separated; `*` allows any.
+    /// Origins allowed by CORS, comma-separated; `*` allows any. Not `*` with --auth-cookie.
     #[arg(
         long,
         env = "ADIC_EDGE_CORS_ORIGINS",
@@ -95,6 +97,16 @@ pub struct EdgeSettings {
         default_value = "*"
     )]
     pub cors_origins: Vec<String>,
+    /// Origins a browser may open a WebSocket from (the `Origin` header of the upgrade),
+    /// comma-separated; `*` allows any. A request without `Origin` (not a browser) is not
+    /// checked. Not `*` with --auth-cookie: a cookie is sent by any page that opens a socket.
+    #[arg(
+        long,
+        env = "ADIC_EDGE_WS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
+    pub ws_origins: Vec<String>,
     /// SSE keep-alive comment after this long without an event.
     #[arg(long, env = "ADIC_EDGE_SSE_HEARTBEAT", default_value = "15s", value_parser = humantime::parse_duration)]
     pub sse_heartbeat: Duration,
@@ -140,6 +152,8 @@ pub struct EdgeSettings {
     /// Do not serve the live dashboard at `/`.
     #[arg(long, env = "ADIC_EDGE_NO_DASHBOARD", value_parser = adic_publisher::env::flag())]
     pub no_dashboard: bool,
+    #[command(flatten)]
+    pub auth: AuthSettings,
 }
 
 impl Default for EdgeSettings {
@@ -148,6 +162,7 @@ impl Default for EdgeSettings {
             listen: "127.0.0.1:0".parse().expect("valid address"),
             max_connections: 0,
             cors_origins: vec!["*".to_owned()],
+            ws_origins: vec!["*".to_owned()],
             sse_heartbeat: Duration::from_secs(15),
             ws_ping: Duration::from_secs(20),
             client_queue_bytes: 1 << 20,
@@ -162,6 +177,7 @@ impl Default for EdgeSettings {
             replay_consumers: 4,
             progress_interval: Duration::from_secs(5),
             no_dashboard: false,
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -194,6 +210,19 @@ impl EdgeSettings {
             !self.cors_origins.is_empty(),
             "--cors-origins needs at least one origin or *"
         );
+        anyhow::ensure!(
+            !self.ws_origins.is_empty(),
+            "--ws-origins needs at least one origin or *"
+        );
+        if self.auth.mode == AuthMode::Jwt && self.auth.auth_cookie.is_some() {
+            let any = |list: &[String]| list.iter().any(|o| o.trim() == "*");
+            anyhow::ensure!(
+                !any(&self.cors_origins) && !any(&self.ws_origins),
+                "--auth-cookie sends the token with every request a browser makes, from any \
+                 page: list the origins allowed to use it in --cors-origins and --ws-origins \
+                 (ADIC_EDGE_CORS_ORIGINS, ADIC_EDGE_WS_ORIGINS) instead of *"
+            );
+        }
         Ok(())
     }
 }

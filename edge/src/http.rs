@@ -31,11 +31,16 @@ pub fn router(edge: Arc<Edge>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/metrics", get(metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
-        .layer(cors(&edge.settings.cors_origins))
+        .layer(cors(
+            &edge.settings.cors_origins,
+            edge.auth.is_some() && edge.settings.auth.auth_cookie.is_some(),
+        ))
         .with_state(edge)
 }
 
-fn cors(origins: &[String]) -> CorsLayer {
+/// CORS for the listed origins; with cookie authentication, the listed origins may send it
+/// (`*` is refused at start in that case).
+fn cors(origins: &[String], credentials: bool) -> CorsLayer {
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
@@ -49,6 +54,7 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             header::AUTHORIZATION,
         ])
+        .allow_credentials(credentials)
 }
 
 async fn readyz(State(edge): State<Arc<Edge>>) -> Response {

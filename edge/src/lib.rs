@@ -28,6 +28,7 @@
 
 pub mod admission;
 pub mod app;
+pub mod auth;
 pub mod broker;
 pub mod cli;
 pub mod config;

@@ -5,7 +5,9 @@ use clap::{CommandFactory, Parser};
 
 fn main() -> anyhow::Result<()> {
     // Empty variables count as unset; ones no flag reads are reported once logging is up.
-    let unknown = env::prepare(&Cli::command(), &["ADIC_EDGE_"]);
+    let mut unknown = env::prepare(&Cli::command(), &["ADIC_EDGE_"]);
+    // Read without a flag, so the secret never shows on a command line.
+    unknown.retain(|name| name != adic_edge::auth::SECRET_ENV);
     let cli = Cli::parse();
     if let Some(code) = cli::run_probe(&cli) {
         std::process::exit(code);

@@ -26,6 +26,8 @@ pub enum CloseReason {
     Draining,
     /// The stream was recreated.
     StreamReset,
+    /// The client's token expired.
+    TokenExpired,
 }
 
 #[derive(Default)]

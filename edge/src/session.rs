@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use adic_protocol::ws::{ClientMessage, Gap, ServerMessage};
 use adic_protocol::{Cursor, Epoch, Subscription};
@@ -71,6 +71,8 @@ pub struct Session {
     /// When the client's cursor last moved (an event or a progress marker): a marker is due
     /// only once it has stood still for the progress interval.
     cursor_moved: Instant,
+    /// When the client's token runs out (authentication on): the session closes then.
+    ends_at: Option<SystemTime>,
 }
 
 impl Session {
@@ -108,9 +110,27 @@ impl Session {
             start_position: 0,
             last_write: Instant::now(),
             cursor_moved: Instant::now(),
+            ends_at: None,
         };
         session.begin(plan, snapshot);
         session
+    }
+
+    /// Ends the session at `ends_at` (its token's expiry), if given.
+    #[must_use]
+    pub fn until(mut self, ends_at: Option<SystemTime>) -> Session {
+        self.ends_at = ends_at;
+        self
+    }
+
+    /// A refreshed token: what the client may receive from now on (events already queued are
+    /// checked against it before they are written), and its new end.
+    pub fn regrant(&mut self, allowed: adic_protocol::KindSet, ends_at: SystemTime) {
+        self.subscription.set_allowed(allowed);
+        if let Some(registration) = &self.registration {
+            registration.subscriber().set_mask(self.subscription.mask());
+        }
+        self.ends_at = Some(ends_at);
     }
 
     /// Starts over at `plan` (a WebSocket client's first Subscribe carrying `since`). Only
@@ -209,6 +229,9 @@ impl Session {
                         continue;
                     }
                     let now = *self.ticker.borrow_and_update();
+                    if self.ends_at.is_some_and(|end| SystemTime::now() >= end) {
+                        return Output::Close(CloseReason::TokenExpired);
+                    }
                     // Read the published position before draining the queue: every event up to
                     // it that this client takes is then in the queue or already delivered.
                     let published = self.edge.feed.published_seq();
@@ -383,6 +406,9 @@ impl Session {
     pub fn handle(&mut self, message: ClientMessage) -> ServerMessage {
         let result = match message {
             ClientMessage::Ping => return ServerMessage::Pong,
+            ClientMessage::Auth { .. } => {
+                return ServerMessage::error("this edge does not use authentication")
+            }
             ClientMessage::Subscribe { since: Some(_), .. } => {
                 return ServerMessage::error(
                     "\"since\" is accepted on the first Subscribe only, before any event: \

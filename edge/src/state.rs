@@ -7,6 +7,7 @@ use std::time::Instant;
 use adic_protocol::{Cursor, Epoch};
 use tokio::sync::watch;
 
+use crate::auth::Auth;
 use crate::broker::{Broker, StreamIdentity};
 use crate::config::EdgeSettings;
 use crate::connections::Connections;
@@ -27,6 +28,8 @@ pub struct Edge {
     pub replayer: Replayer,
     pub snapshots: Snapshots,
     pub connections: Arc<Connections>,
+    /// The token verifier, when authentication is on.
+    pub auth: Option<Auth>,
     /// The one shared heartbeat clock: sessions check keep-alives and pings on its ticks, so no
     /// client owns a timer.
     pub ticker: watch::Receiver<Instant>,
@@ -171,9 +174,17 @@ impl Edge {
             broker,
             feed: FeedStatus::default(),
             connections,
+            auth: None,
             ticker,
             draining: watch::channel(false).0,
         }
+    }
+
+    /// The same edge, verifying tokens with `auth`.
+    #[must_use]
+    pub fn with_auth(mut self, auth: Option<Auth>) -> Edge {
+        self.auth = auth;
+        self
     }
 
     /// `Ok` when the edge should receive traffic.

@@ -95,6 +95,8 @@ pub enum FilterError {
     UnknownName(String),
     #[error("unknown priority {0:?}: use high, medium, low or all")]
     UnknownPriority(String),
+    #[error("not allowed by this token: {0}")]
+    NotAllowed(String),
 }
 
 /// Parses a list of event names (both forms, or `all`) into a set.
@@ -113,6 +115,39 @@ pub fn parse_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<KindS
     Ok(set)
 }
 
+/// Parses what a token allows: event names (both forms), priorities (`high`, `medium`, `low`:
+/// every kind of that priority, known or not) and `all`, in any mix.
+pub fn parse_grant<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<KindSet, FilterError> {
+    let mut set = KindSet::EMPTY;
+    for name in names {
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("all") {
+            set = KindSet::ALL;
+        } else if let Some(priority) = Priority::parse(name) {
+            set = set.union(KindSet::of_priority(priority));
+        } else {
+            let kind =
+                Kind::parse(name).ok_or_else(|| FilterError::UnknownName(name.to_owned()))?;
+            set = set.with(kind.into());
+        }
+    }
+    Ok(set)
+}
+
+/// Refuses a set of named kinds with some outside `allowed`; the error lists them.
+fn check_allowed(named: KindSet, allowed: KindSet) -> Result<(), FilterError> {
+    if named == KindSet::ALL {
+        // `all` (or no filter) means everything the holder may receive.
+        return Ok(());
+    }
+    let refused: Vec<&str> = named.minus(allowed).kinds().map(Kind::name).collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(FilterError::NotAllowed(refused.join(", ")))
+    }
+}
+
 /// What one client has asked for: a set of kinds ANDed with an optional priority.
 ///
 /// Semantics existing clients rely on: a connection without `events` receives everything;
@@ -122,6 +157,8 @@ pub fn parse_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<KindS
 pub struct Subscription {
     selected: KindSet,
     priority: Option<Priority>,
+    /// What the client may receive at all (its token's grant; everything without one).
+    allowed: KindSet,
 }
 
 impl Default for Subscription {
@@ -129,6 +166,7 @@ impl Default for Subscription {
         Subscription {
             selected: KindSet::ALL,
             priority: None,
+            allowed: KindSet::ALL,
         }
     }
 }
@@ -151,20 +189,44 @@ impl Subscription {
                 Some(Priority::parse(p).ok_or_else(|| FilterError::UnknownPriority(p.to_owned()))?)
             }
         };
-        Ok(Subscription { selected, priority })
+        Ok(Subscription {
+            selected,
+            priority,
+            allowed: KindSet::ALL,
+        })
+    }
+
+    /// Limits the subscription to what `allowed` grants. A filter that names a kind outside it
+    /// is refused with the names; no filter (or `all`) becomes exactly what is allowed.
+    pub fn restrict(&mut self, allowed: KindSet) -> Result<(), FilterError> {
+        check_allowed(self.selected, allowed)?;
+        self.allowed = allowed;
+        Ok(())
+    }
+
+    /// Replaces the grant (a refreshed token). Kinds no longer allowed stop at once.
+    pub fn set_allowed(&mut self, allowed: KindSet) {
+        self.allowed = allowed;
+    }
+
+    /// What the client may receive at all.
+    pub fn allowed(&self) -> KindSet {
+        self.allowed
     }
 
     /// The kinds this subscription delivers.
     pub fn mask(&self) -> KindSet {
-        match self.priority {
+        let selected = match self.priority {
             None => self.selected,
             Some(p) => self.selected.intersect(KindSet::of_priority(p)),
-        }
+        };
+        selected.intersect(self.allowed)
     }
 
-    /// Applies a WebSocket `Subscribe`. Nothing changes when a name is refused.
+    /// Applies a WebSocket `Subscribe`. Nothing changes when a name is refused, or not allowed.
     pub fn subscribe(&mut self, names: &[String]) -> Result<(), FilterError> {
         let add = parse_names(names.iter().map(String::as_str))?;
+        check_allowed(add, self.allowed)?;
         self.selected = if self.selected == KindSet::ALL || self.selected.is_empty() {
             add
         } else {
@@ -200,6 +262,38 @@ mod tests {
 
     fn added() -> EventKey {
         Kind::MessageAdded.into()
+    }
+
+    #[test]
+    fn a_grant_limits_what_a_subscription_delivers_and_refuses_named_kinds_outside_it() {
+        let grant = parse_grant(["low", "tips.update"]).unwrap();
+        assert!(grant.contains(tips()));
+        assert!(grant.contains(EventKey::Unknown(Priority::Low)));
+        assert!(!grant.contains(added()));
+        // No filter: exactly what is allowed.
+        let mut all = Subscription::from_query(None, None).unwrap();
+        all.restrict(grant).unwrap();
+        assert_eq!(all.mask(), grant);
+        // A filter naming a kind outside the grant: refused, with the name.
+        let mut more = Subscription::from_query(Some("tips.update,MessageAdded"), None).unwrap();
+        assert_eq!(
+            more.restrict(grant),
+            Err(FilterError::NotAllowed("message.new".into()))
+        );
+        // Subscribe: a forbidden kind changes nothing; `all` is everything allowed.
+        let mut s = Subscription::from_query(Some("tips.update"), None).unwrap();
+        s.restrict(grant).unwrap();
+        assert!(s.subscribe(&names(&["MessageAdded"])).is_err());
+        assert_eq!(s.mask(), KindSet::from(tips()));
+        s.subscribe(&names(&["all"])).unwrap();
+        assert_eq!(s.mask(), grant);
+        // A narrower grant after a refresh applies at once.
+        s.set_allowed(KindSet::EMPTY);
+        assert!(s.mask().is_empty());
+        assert_eq!(
+            parse_grant(["nope"]),
+            Err(FilterError::UnknownName("nope".into()))
+        );
     }
 
     #[test]

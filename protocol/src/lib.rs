@@ -41,6 +41,6 @@ pub mod ws;
 pub use cursor::{Cursor, CursorError, Epoch};
 pub use envelope::{EnvelopeError, EventKey, ValidEvent};
 pub use event::Event;
-pub use filter::{FilterError, KindSet, Subscription};
+pub use filter::{parse_grant, FilterError, KindSet, Subscription};
 pub use kind::{Class, Kind, Priority};
 pub use subject::{DEFAULT_PREFIX, DEFAULT_STREAM};

@@ -14,6 +14,8 @@ pub const HEARTBEAT: &str = ": heartbeat\n\n";
 pub const GAP_EVENT: &str = "gap";
 /// The `event:` name of a reset notice.
 pub const RESET_EVENT: &str = "reset";
+/// Event name of the notice that the token expired and the stream ends.
+pub const EXPIRED_EVENT: &str = "expired";
 
 /// An event frame: `event: <name>`, `id: <cursor>` (omitted for snapshots), `data: <json>`.
 pub fn event_frame(name: &str, id: Option<&Cursor>, event_json: &str) -> String {
@@ -55,6 +57,19 @@ pub fn reset_frame(reset: &Reset) -> String {
     notice(
         RESET_EVENT,
         &serde_json::to_string(reset).expect("reset serializes"),
+    )
+}
+
+/// `event: expired` with `{"message": "token expired", "resume": "<cursor>"}`: the token ran
+/// out and the stream ends; open a new stream with a fresh token and `last_event_id=<resume>`.
+pub fn expired_frame(resume: Option<&crate::Cursor>) -> String {
+    notice(
+        EXPIRED_EVENT,
+        &serde_json::json!({
+            "message": "token expired",
+            "resume": resume.map(ToString::to_string),
+        })
+        .to_string(),
     )
 }
 

@@ -19,6 +19,21 @@ pub enum ClientMessage {
         events: Vec<String>,
     },
     Ping,
+    /// A token for an edge with authentication on: the first message of a connection that
+    /// did not present one at the upgrade, or a fresh token before the current one expires.
+    Auth {
+        token: Token,
+    },
+}
+
+/// A bearer token. Its `Debug` never shows the token, so it cannot end up in a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(pub String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Token(<{} bytes>)", self.0.len())
+    }
 }
 
 /// Why a client message was refused; sent back as an `Error` message.
@@ -28,8 +43,10 @@ pub enum ClientMessageError {
     Json(String),
     #[error("message must be a JSON object with a \"type\" field")]
     NoType,
-    #[error("unknown message type {0:?}: expected Subscribe, Unsubscribe or Ping")]
+    #[error("unknown message type {0:?}: expected Subscribe, Unsubscribe, Ping or Auth")]
     UnknownType(String),
+    #[error("Auth needs \"token\": the token as a string")]
+    Token,
     #[error("{0} needs \"events\": an array of event names")]
     Events(&'static str),
     #[error("\"since\" must be a cursor string")]
@@ -78,6 +95,12 @@ impl ClientMessage {
                 events: events("Unsubscribe")?,
             }),
             "Ping" => Ok(ClientMessage::Ping),
+            "Auth" => match value.get("token") {
+                Some(Value::String(token)) if !token.is_empty() => Ok(ClientMessage::Auth {
+                    token: Token(token.clone()),
+                }),
+                _ => Err(ClientMessageError::Token),
+            },
             other => Err(ClientMessageError::UnknownType(other.to_owned())),
         }
     }
@@ -96,6 +119,14 @@ pub enum ServerMessage {
     Pong,
     Error {
         message: String,
+    },
+    /// The reply to `Auth`: who the token names, what it allows, and when it expires (Unix
+    /// seconds). Send a fresh `Auth` before then to keep the connection.
+    Authenticated {
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        sub: Option<String>,
+        events: Vec<String>,
+        expires: u64,
     },
     /// Current value of a snapshot kind, sent on connect when asked; carries no cursor.
     Snapshot {
@@ -162,6 +193,11 @@ pub mod close {
     pub const STREAM_RESET: u16 = 4002;
     /// A request that will not get better: do not retry unchanged.
     pub const POLICY: u16 = 4100;
+    /// No token, a token the edge refuses, or a token that expired: get a new token and
+    /// reconnect (with the cursor in the reason, where one applies).
+    pub const UNAUTHORIZED: u16 = 4401;
+    /// The token does not allow what was asked (the reason names it): do not retry unchanged.
+    pub const FORBIDDEN: u16 = 4403;
 
     /// Longest close reason the WebSocket protocol allows.
     pub const MAX_REASON: usize = 123;
@@ -208,6 +244,27 @@ mod tests {
         assert_eq!(
             ClientMessage::parse(r#"{"type":"Ping"}"#),
             Ok(ClientMessage::Ping)
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"Auth","token":"a.b.c"}"#),
+            Ok(ClientMessage::Auth {
+                token: Token("a.b.c".into())
+            })
+        );
+    }
+
+    #[test]
+    fn a_token_never_shows_in_debug_output() {
+        let message = ClientMessage::parse(r#"{"type":"Auth","token":"secret.jwt.value"}"#);
+        let shown = format!("{message:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"Auth","token":5}"#),
+            Err(ClientMessageError::Token)
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"Auth"}"#),
+            Err(ClientMessageError::Token)
         );
     }
 

@@ -35,6 +35,22 @@ impl WsClient {
         Ok(WsClient { ws })
     }
 
+    /// Connects with extra request headers (`Authorization`, `Origin`, `Cookie`).
+    pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> anyhow::Result<WsClient> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request()?;
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                axum::http::HeaderName::from_bytes(name.as_bytes())?,
+                axum::http::HeaderValue::from_str(value)?,
+            );
+        }
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+            .await
+            .context("websocket connect timed out")??;
+        Ok(WsClient { ws })
+    }
+
     /// Connects with a 4 KiB receive buffer, so a client that stops reading backs up quickly
     /// into the edge instead of into its own kernel buffers.
     pub async fn connect_small_buffer(url: &str) -> anyhow::Result<WsClient> {

@@ -23,6 +23,7 @@ pub mod prometheus;
 pub mod promql;
 pub mod proxies;
 pub mod stream;
+pub mod tokens;
 
 /// Polls `condition` until it holds or `within` has passed.
 pub async fn wait_until<F, Fut>(within: Duration, mut condition: F) -> anyhow::Result<()>

@@ -14,12 +14,13 @@ use adic_protocol::poll::{Page, PageEvent};
 use adic_protocol::ws::Gap;
 use adic_protocol::Cursor;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::value::RawValue;
 
 use crate::admission::{self, Refusal};
+use crate::auth::{AuthError, Grant};
 use crate::connections::Transport;
 use crate::error::ApiError;
 use crate::resume::{self, Notice, ResumeError};
@@ -35,6 +36,7 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 pub async fn handler(
     State(edge): State<Arc<Edge>>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
     edge.metrics.poll_requests.inc();
     // Held until the page is answered: a long poll counts against the connection cap.
@@ -42,9 +44,15 @@ pub async fn handler(
         Ok(slot) => slot,
         Err(refusal) => return refusal.error(Transport::Polling).into_response(),
     };
-    match page(&edge, &query).await {
+    let grant =
+        match admission::authenticate_request(&edge, Transport::Polling, &headers, &query).await {
+            Ok(grant) => grant,
+            Err(e) => return e.response(),
+        };
+    match page(&edge, &query, grant.as_ref()).await {
         Ok(page) => Json(page).into_response(),
-        Err(error) => {
+        Err(Refused::Auth(error)) => error.response(),
+        Err(Refused::Api(error)) => {
             if error.is_client_error() {
                 edge.metrics
                     .client_errors
@@ -92,10 +100,31 @@ fn params(query: &HashMap<String, String>) -> Result<Params, String> {
     Ok(Params { after, limit, wait })
 }
 
-async fn page(edge: &Edge, query: &HashMap<String, String>) -> Result<Page, ApiError> {
+/// A refusal of a page: an error in the one shape, or an authentication refusal (its own
+/// status and `WWW-Authenticate`).
+enum Refused {
+    Api(ApiError),
+    Auth(AuthError),
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Refused {
+        Refused::Api(e)
+    }
+}
+
+async fn page(
+    edge: &Edge,
+    query: &HashMap<String, String>,
+    grant: Option<&Grant>,
+) -> Result<Page, Refused> {
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let subscription = super::subscription_from_query(query).map_err(|e| bad(e.to_string()))?;
+    let mut subscription = super::subscription_from_query(query).map_err(|e| bad(e.to_string()))?;
+    admission::authorize(edge, Transport::Polling, grant, &mut subscription)
+        .map_err(Refused::Auth)?;
     let Params { after, limit, wait } = params(query).map_err(bad)?;
+    // A held poll answers by the time its token runs out.
+    let wait = grant.map_or(wait, |g| wait.min(g.remaining()));
     let plan = resume::plan(edge, after).await.map_err(|e| match e {
         ResumeError::BeyondStream { .. } => bad(e.to_string()),
         ResumeError::NotReady | ResumeError::Unavailable(_) => {

@@ -19,7 +19,7 @@ use super::World;
 /// log events (`message.new`), with `pad` bytes of padding.
 pub fn event(n: u64, pad: usize) -> (Kind, String) {
     let filler = "x".repeat(pad);
-    if n % 5 == 0 {
+    if n.is_multiple_of(5) {
         let json =
             json!({"type": "TipsUpdated", "data": {"tips": [filler], "count": n, "timestamp": 1}});
         (Kind::TipsUpdated, json.to_string())

@@ -54,10 +54,18 @@ pub async fn handler(
         edge.metrics.client_errors.with_label_values(&["sse"]).inc();
         ApiError::bad_request(message).into_response()
     };
-    let subscription = match super::subscription_from_query(&query) {
+    let grant = match admission::authenticate_request(&edge, Transport::Sse, &headers, &query).await
+    {
+        Ok(grant) => grant,
+        Err(e) => return e.response(),
+    };
+    let mut subscription = match super::subscription_from_query(&query) {
         Ok(s) => s,
         Err(e) => return bad(e.to_string()),
     };
+    if let Err(e) = admission::authorize(&edge, Transport::Sse, grant.as_ref(), &mut subscription) {
+        return e.response();
+    }
     let param = |name: &str| query.get(name).map(String::as_str);
     let heartbeat = match super::bool_param("heartbeat", param("heartbeat"), true) {
         Ok(h) => h,
@@ -90,7 +98,8 @@ pub async fn handler(
         subscription,
         plan,
         snapshot && cursor.is_none(),
-    );
+    )
+    .until(grant.map(|g| g.ends_at));
     stream_response(Body::from_stream(body(session, guard, heartbeat)))
 }
 
@@ -177,6 +186,12 @@ impl Stream {
                         self.session.wrote(now);
                         return Bytes::from_static(sse::HEARTBEAT.as_bytes());
                     }
+                }
+                Output::Close(CloseReason::TokenExpired) => {
+                    // The browser reconnects by itself with the old URL and gets a 401; the
+                    // page opens a new EventSource with a fresh token and this cursor.
+                    self.done = true;
+                    return Bytes::from(sse::expired_frame(self.session.cursor().as_ref()));
                 }
                 Output::Close(reason) => {
                     if reason == CloseReason::SlowConsumer {

@@ -21,6 +21,7 @@ pub mod frame;
 
 use self::frame::{FrameError, Inbound};
 use crate::admission::{self, Refusal};
+use crate::auth::{AuthError, Grant};
 use crate::connections::{ConnectionGuard, Transport};
 use crate::error::ApiError;
 use crate::queue::CloseReason;
@@ -53,6 +54,18 @@ pub async fn handler(
             return refusal(status, message);
         }
     };
+    if let Err(message) = origin_allowed(&edge.settings.ws_origins, request.headers()) {
+        admission::rejected(&edge, Transport::WebSocket, Refusal::Origin);
+        return ApiError::new(StatusCode::FORBIDDEN, message)
+            .code("origin_not_allowed")
+            .into_response();
+    }
+    // The token of the upgrade, if any: checked once upgraded, so a browser can read why it
+    // was refused (it cannot read a refused upgrade).
+    let token = edge
+        .auth
+        .as_ref()
+        .map(|auth| auth.token_from(request.headers(), &query));
     let Some(on_upgrade) = request
         .extensions_mut()
         .remove::<hyper::upgrade::OnUpgrade>()
@@ -74,8 +87,19 @@ pub async fn handler(
         let mut socket = Socket::new(TokioIo::new(upgraded), &edge);
         // A browser cannot read an HTTP error body from a failed upgrade, so a refused
         // request is explained over the socket, then closed.
+        let grant = match token {
+            None => None,
+            Some(token) => match Box::pin(sign_in(&mut socket, &edge, token)).await {
+                Ok(Some(grant)) => Some(grant),
+                Ok(None) => return,
+                Err(e) => {
+                    socket.refuse(e.close_code(), &e.to_string()).await;
+                    return;
+                }
+            },
+        };
         // Boxed: only needed until the session starts.
-        match Box::pin(start(&edge, &query)).await {
+        match Box::pin(start(&edge, &query, grant.as_ref())).await {
             Ok((subscription, plan, snapshot, resumed)) => {
                 let session = Session::start(
                     Arc::clone(&edge),
@@ -83,8 +107,9 @@ pub async fn handler(
                     subscription,
                     plan,
                     snapshot,
-                );
-                serve(socket, session, guard, resumed).await;
+                )
+                .until(grant.as_ref().map(|g| g.ends_at));
+                serve(socket, session, guard, resumed, grant.and_then(|g| g.sub)).await;
             }
             Err((code, message)) => {
                 if code == close::POLICY {
@@ -162,13 +187,121 @@ fn handshake(method: &Method, headers: &HeaderMap) -> Result<String, (StatusCode
     }
 }
 
+/// Whether a browser page of this `Origin` may open a WebSocket (cross-site WebSocket
+/// hijacking: a page elsewhere riding on the user's cookies). No `Origin`: not a browser.
+fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> Result<(), String> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    if allowed.iter().any(|o| o.trim() == "*") {
+        return Ok(());
+    }
+    let origin = origin
+        .to_str()
+        .map_err(|_| "the Origin header must be visible ASCII".to_owned())?;
+    if allowed
+        .iter()
+        .any(|o| o.trim().eq_ignore_ascii_case(origin))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "WebSocket connections from origin {origin:?} are not allowed on this edge (--ws-origins)"
+        ))
+    }
+}
+
+/// Step 4 of admission over the socket: the upgrade's token, or else the first message, which
+/// must be `Auth` and come within `--auth-timeout`. `Ok(None)`: the client left.
+async fn sign_in(
+    socket: &mut Socket,
+    edge: &Edge,
+    token: Result<Option<String>, AuthError>,
+) -> Result<Option<Grant>, AuthError> {
+    let token = match token {
+        Ok(Some(token)) => token,
+        Ok(None) => {
+            let auth = edge
+                .auth
+                .as_ref()
+                .expect("sign-in runs with authentication on");
+            match tokio::time::timeout(auth.timeout, first_token(socket)).await {
+                Ok(Ok(Some(token))) => token,
+                Ok(Ok(None)) => return Ok(None),
+                Ok(Err(e)) => {
+                    admission::auth_refused(edge, Transport::WebSocket, &e);
+                    return Err(e);
+                }
+                Err(_) => {
+                    let e = AuthError::Invalid(format!(
+                        "no Auth message within {}s of connecting",
+                        auth.timeout.as_secs_f32()
+                    ));
+                    admission::auth_refused(edge, Transport::WebSocket, &e);
+                    return Err(e);
+                }
+            }
+        }
+        Err(e) => {
+            admission::auth_refused(edge, Transport::WebSocket, &e);
+            return Err(e);
+        }
+    };
+    let grant = admission::authenticate(edge, Transport::WebSocket, Some(&token))
+        .await?
+        .expect("authentication is on");
+    if !socket.send_message(&authenticated(&grant)).await {
+        return Ok(None);
+    }
+    Ok(Some(grant))
+}
+
+/// The first message of a connection without a token: its `Auth` token. `Ok(None)`: the
+/// client left.
+async fn first_token(socket: &mut Socket) -> Result<Option<String>, AuthError> {
+    loop {
+        match socket.recv().await {
+            Err(_) | Ok(Inbound::Close(_)) => return Ok(None),
+            Ok(Inbound::Ping(payload)) => {
+                if !socket
+                    .send(&[&frame::server_frame(frame::OP_PONG, &payload)])
+                    .await
+                {
+                    return Ok(None);
+                }
+            }
+            Ok(Inbound::Pong) => {}
+            Ok(Inbound::Text(text)) => {
+                return match ClientMessage::parse(&text) {
+                    Ok(ClientMessage::Auth { token }) => Ok(Some(token.0)),
+                    _ => Err(AuthError::Missing),
+                }
+            }
+            Ok(Inbound::Binary) => return Err(AuthError::Missing),
+        }
+    }
+}
+
+/// The reply to a token: who, what, until when.
+fn authenticated(grant: &Grant) -> ServerMessage {
+    ServerMessage::Authenticated {
+        sub: grant.sub.clone(),
+        events: grant.names(),
+        expires: grant.exp,
+    }
+}
+
 /// Reads the query: filter, `since`, `snapshot`; decides where the client starts.
 async fn start(
     edge: &Edge,
     query: &HashMap<String, String>,
+    grant: Option<&Grant>,
 ) -> Result<(Subscription, Plan, bool, bool), (u16, String)> {
     let policy = |e: String| (close::POLICY, e);
-    let subscription = super::subscription_from_query(query).map_err(|e| policy(e.to_string()))?;
+    let mut subscription =
+        super::subscription_from_query(query).map_err(|e| policy(e.to_string()))?;
+    admission::authorize(edge, Transport::WebSocket, grant, &mut subscription)
+        .map_err(|e| (e.close_code(), e.to_string()))?;
     let since =
         super::cursor_param("since", query.get("since").map(String::as_str)).map_err(policy)?;
     let snapshot = super::bool_param("snapshot", query.get("snapshot").map(String::as_str), false)
@@ -280,8 +413,15 @@ impl Socket {
     }
 }
 
-/// The connection's loop: client messages in, session output out.
-async fn serve(mut socket: Socket, mut session: Session, _guard: ConnectionGuard, resumed: bool) {
+/// The connection's loop: client messages in, session output out. `sub`: the subject of the
+/// client's token, which a refreshed token must name too.
+async fn serve(
+    mut socket: Socket,
+    mut session: Session,
+    _guard: ConnectionGuard,
+    resumed: bool,
+    sub: Option<String>,
+) {
     let edge = Arc::clone(session.edge());
     // `since` is accepted on the first Subscribe only, and only when the query had none.
     let mut since_allowed = !resumed;
@@ -325,6 +465,9 @@ async fn serve(mut socket: Socket, mut session: Session, _guard: ConnectionGuard
                                     return;
                                 }
                             }
+                        }
+                        Ok(ClientMessage::Auth { token }) if edge.auth.is_some() => {
+                            Box::pin(refresh(&mut session, sub.as_deref(), &token.0)).await
                         }
                         Ok(m) => {
                             since_allowed = false;
@@ -418,6 +561,26 @@ async fn serve(mut socket: Socket, mut session: Session, _guard: ConnectionGuard
     }
 }
 
+/// A fresh token on an open connection: the session continues under its grant (events
+/// already queued are checked against it), until its expiry. A refused token changes
+/// nothing: the connection keeps the grant it has until that expires.
+async fn refresh(session: &mut Session, sub: Option<&str>, token: &str) -> ServerMessage {
+    let edge = Arc::clone(session.edge());
+    match admission::authenticate(&edge, Transport::WebSocket, Some(token)).await {
+        Ok(Some(grant)) if grant.sub.as_deref() == sub => {
+            session.regrant(grant.allowed, grant.ends_at);
+            authenticated(&grant)
+        }
+        Ok(Some(_)) => ServerMessage::error(
+            "a refreshed token must name the same sub as the connection's; reconnect to change it",
+        ),
+        Ok(None) => ServerMessage::error("this edge does not use authentication"),
+        Err(e) => ServerMessage::error(format!(
+            "token refused, the previous one still applies: {e}"
+        )),
+    }
+}
+
 /// An empty ping frame.
 const PING: [u8; 2] = [0x80 | frame::OP_PING, 0];
 
@@ -450,6 +613,10 @@ fn close_code(reason: CloseReason) -> (u16, &'static str) {
         CloseReason::StreamReset => (
             close::STREAM_RESET,
             "stream reset: reconnect with the cursor given",
+        ),
+        CloseReason::TokenExpired => (
+            close::UNAUTHORIZED,
+            "token expired: reconnect with a fresh token",
         ),
     }
 }
