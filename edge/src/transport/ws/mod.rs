@@ -17,11 +17,12 @@ use bytes::BytesMut;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod auth;
 pub mod frame;
 
 use self::frame::{FrameError, Inbound};
 use crate::admission::{self, Refusal};
-use crate::auth::{AuthError, Grant};
+use crate::auth::Grant;
 use crate::connections::{ConnectionGuard, Transport};
 use crate::error::ApiError;
 use crate::queue::CloseReason;
@@ -54,7 +55,7 @@ pub async fn handler(
             return refusal(status, message);
         }
     };
-    if let Err(message) = origin_allowed(&edge.settings.ws_origins, request.headers()) {
+    if let Err(message) = auth::origin_allowed(&edge.settings.ws_origins, request.headers()) {
         admission::rejected(&edge, Transport::WebSocket, Refusal::Origin);
         return ApiError::new(StatusCode::FORBIDDEN, message)
             .code("origin_not_allowed")
@@ -89,7 +90,7 @@ pub async fn handler(
         // request is explained over the socket, then closed.
         let grant = match token {
             None => None,
-            Some(token) => match Box::pin(sign_in(&mut socket, &edge, token)).await {
+            Some(token) => match Box::pin(auth::sign_in(&mut socket, &edge, token)).await {
                 Ok(Some(grant)) => Some(grant),
                 Ok(None) => return,
                 Err(e) => {
@@ -184,110 +185,6 @@ fn handshake(method: &Method, headers: &HeaderMap) -> Result<String, (StatusCode
     {
         Some(key) if !key.trim().is_empty() => Ok(key.trim().to_owned()),
         _ => refuse(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key"),
-    }
-}
-
-/// Whether a browser page of this `Origin` may open a WebSocket (cross-site WebSocket
-/// hijacking: a page elsewhere riding on the user's cookies). No `Origin`: not a browser.
-fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> Result<(), String> {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return Ok(());
-    };
-    if allowed.iter().any(|o| o.trim() == "*") {
-        return Ok(());
-    }
-    let origin = origin
-        .to_str()
-        .map_err(|_| "the Origin header must be visible ASCII".to_owned())?;
-    if allowed
-        .iter()
-        .any(|o| o.trim().eq_ignore_ascii_case(origin))
-    {
-        Ok(())
-    } else {
-        Err(format!(
-            "WebSocket connections from origin {origin:?} are not allowed on this edge (--ws-origins)"
-        ))
-    }
-}
-
-/// Step 4 of admission over the socket: the upgrade's token, or else the first message, which
-/// must be `Auth` and come within `--auth-timeout`. `Ok(None)`: the client left.
-async fn sign_in(
-    socket: &mut Socket,
-    edge: &Edge,
-    token: Result<Option<String>, AuthError>,
-) -> Result<Option<Grant>, AuthError> {
-    let token = match token {
-        Ok(Some(token)) => token,
-        Ok(None) => {
-            let auth = edge
-                .auth
-                .as_ref()
-                .expect("sign-in runs with authentication on");
-            match tokio::time::timeout(auth.timeout, first_token(socket)).await {
-                Ok(Ok(Some(token))) => token,
-                Ok(Ok(None)) => return Ok(None),
-                Ok(Err(e)) => {
-                    admission::auth_refused(edge, Transport::WebSocket, &e);
-                    return Err(e);
-                }
-                Err(_) => {
-                    let e = AuthError::Invalid(format!(
-                        "no Auth message within {}s of connecting",
-                        auth.timeout.as_secs_f32()
-                    ));
-                    admission::auth_refused(edge, Transport::WebSocket, &e);
-                    return Err(e);
-                }
-            }
-        }
-        Err(e) => {
-            admission::auth_refused(edge, Transport::WebSocket, &e);
-            return Err(e);
-        }
-    };
-    let grant = admission::authenticate(edge, Transport::WebSocket, Some(&token))
-        .await?
-        .expect("authentication is on");
-    if !socket.send_message(&authenticated(&grant)).await {
-        return Ok(None);
-    }
-    Ok(Some(grant))
-}
-
-/// The first message of a connection without a token: its `Auth` token. `Ok(None)`: the
-/// client left.
-async fn first_token(socket: &mut Socket) -> Result<Option<String>, AuthError> {
-    loop {
-        match socket.recv().await {
-            Err(_) | Ok(Inbound::Close(_)) => return Ok(None),
-            Ok(Inbound::Ping(payload)) => {
-                if !socket
-                    .send(&[&frame::server_frame(frame::OP_PONG, &payload)])
-                    .await
-                {
-                    return Ok(None);
-                }
-            }
-            Ok(Inbound::Pong) => {}
-            Ok(Inbound::Text(text)) => {
-                return match ClientMessage::parse(&text) {
-                    Ok(ClientMessage::Auth { token }) => Ok(Some(token.0)),
-                    _ => Err(AuthError::Missing),
-                }
-            }
-            Ok(Inbound::Binary) => return Err(AuthError::Missing),
-        }
-    }
-}
-
-/// The reply to a token: who, what, until when.
-fn authenticated(grant: &Grant) -> ServerMessage {
-    ServerMessage::Authenticated {
-        sub: grant.sub.clone(),
-        events: grant.names(),
-        expires: grant.exp,
     }
 }
 
@@ -467,7 +364,7 @@ async fn serve(
                             }
                         }
                         Ok(ClientMessage::Auth { token }) if edge.auth.is_some() => {
-                            Box::pin(refresh(&mut session, sub.as_deref(), &token.0)).await
+                            Box::pin(auth::refresh(&mut session, sub.as_deref(), &token.0)).await
                         }
                         Ok(m) => {
                             since_allowed = false;
@@ -558,26 +455,6 @@ async fn serve(
                 }
             }
         }
-    }
-}
-
-/// A fresh token on an open connection: the session continues under its grant (events
-/// already queued are checked against it), until its expiry. A refused token changes
-/// nothing: the connection keeps the grant it has until that expires.
-async fn refresh(session: &mut Session, sub: Option<&str>, token: &str) -> ServerMessage {
-    let edge = Arc::clone(session.edge());
-    match admission::authenticate(&edge, Transport::WebSocket, Some(token)).await {
-        Ok(Some(grant)) if grant.sub.as_deref() == sub => {
-            session.regrant(grant.allowed, grant.ends_at);
-            authenticated(&grant)
-        }
-        Ok(Some(_)) => ServerMessage::error(
-            "a refreshed token must name the same sub as the connection's; reconnect to change it",
-        ),
-        Ok(None) => ServerMessage::error("this edge does not use authentication"),
-        Err(e) => ServerMessage::error(format!(
-            "token refused, the previous one still applies: {e}"
-        )),
     }
 }
 
