@@ -6,7 +6,9 @@
 //!
 //! 1. the transport is enabled on this edge (else `disabled`: 404, it will not get better here);
 //! 2. the edge is not draining (else `draining`: go to another edge);
-//! 3. there is room under `--max-connections` (else `capacity`); a WebSocket or SSE client keeps
+//! 3. there is room under `--max-connections` (else `capacity`) and under
+//!    `--max-connections-per-ip` for the client's address (else `per_ip`: 429; the address is
+//!    the peer's, or a `--trusted-proxies` proxy's `X-Forwarded-For`); a WebSocket or SSE client keeps
 //!    its slot for as long as it is connected, a poll for as long as it is answered (a held long
 //!    poll holds a socket too);
 //! 4. a WebSocket upgrade from a browser comes from an origin `--ws-origins` allows (else
@@ -32,7 +34,8 @@ use axum::http::{HeaderMap, StatusCode};
 use adic_protocol::Subscription;
 
 use crate::auth::{AuthError, Grant};
-use crate::connections::{ConnectionGuard, Transport};
+use crate::client_addr::{client_ip, PeerAddr};
+use crate::connections::{ConnectionGuard, Full, Transport};
 use crate::error::ApiError;
 use crate::state::Edge;
 
@@ -45,6 +48,8 @@ pub enum Refusal {
     Draining,
     /// The edge is at its connection limit.
     Capacity,
+    /// The client's address is at `--max-connections-per-ip`.
+    PerIp,
     /// The edge cannot serve yet (no NATS, no live consumer, a stream being recreated).
     NotReady,
     /// A browser page of an origin `--ws-origins` does not list.
@@ -58,6 +63,7 @@ impl Refusal {
             Refusal::Disabled => "disabled",
             Refusal::Draining => "draining",
             Refusal::Capacity => "capacity",
+            Refusal::PerIp => "per_ip",
             Refusal::NotReady => "not_ready",
             Refusal::Origin => "origin",
         }
@@ -91,6 +97,11 @@ impl Refusal {
                 "edge is at its connection limit",
             )
             .code("capacity"),
+            Refusal::PerIp => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections from this address (--max-connections-per-ip)",
+            )
+            .code("too_many_connections"),
             Refusal::NotReady => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "edge is not ready")
                     .code("not_ready")
@@ -106,15 +117,28 @@ impl Refusal {
 
 /// Steps 1–3 of the order above: a connection slot for `transport`, or why not. A refusal is
 /// counted here.
-pub fn admit(edge: &Arc<Edge>, transport: Transport) -> Result<ConnectionGuard, Refusal> {
-    let decision = decide(edge, transport);
+pub fn admit(
+    edge: &Arc<Edge>,
+    transport: Transport,
+    peer: Option<PeerAddr>,
+    headers: &HeaderMap,
+) -> Result<ConnectionGuard, Refusal> {
+    let decision = decide(edge, transport, peer, headers);
     if let Err(refusal) = decision {
         rejected(edge, transport, refusal);
+        if refusal == Refusal::PerIp {
+            edge.metrics.limits_hit.with_label_values(&["per_ip"]).inc();
+        }
     }
     decision
 }
 
-fn decide(edge: &Arc<Edge>, transport: Transport) -> Result<ConnectionGuard, Refusal> {
+fn decide(
+    edge: &Arc<Edge>,
+    transport: Transport,
+    peer: Option<PeerAddr>,
+    headers: &HeaderMap,
+) -> Result<ConnectionGuard, Refusal> {
     let enabled = match transport {
         Transport::WebSocket => !edge.settings.no_websocket,
         Transport::Sse => !edge.settings.no_sse,
@@ -126,9 +150,17 @@ fn decide(edge: &Arc<Edge>, transport: Transport) -> Result<ConnectionGuard, Ref
     if edge.is_draining() {
         return Err(Refusal::Draining);
     }
+    let ip = if edge.settings.max_connections_per_ip > 0 {
+        client_ip(peer, headers, &edge.trusted_proxies)
+    } else {
+        None
+    };
     edge.connections
-        .try_acquire(transport)
-        .ok_or(Refusal::Capacity)
+        .acquire(transport, ip)
+        .map_err(|full| match full {
+            Full::Edge => Refusal::Capacity,
+            Full::Address => Refusal::PerIp,
+        })
 }
 
 /// Counts a refusal decided after admission (step 6: not ready).

@@ -25,6 +25,8 @@ const RESERVED_FDS: u64 = 128;
 /// A built edge, bound and ready to run.
 pub struct App {
     listener: TcpListener,
+    /// `--metrics-listen`: metrics, health and readiness apart from the clients' port.
+    ops_listener: Option<TcpListener>,
     edge: Arc<Edge>,
     _ticker: watch::Sender<Instant>,
 }
@@ -36,6 +38,14 @@ impl App {
         let auth = crate::auth::Auth::build(&settings.auth).await?;
         let listener =
             bind(settings.listen).with_context(|| format!("listening on {}", settings.listen))?;
+        let ops_listener = match settings.metrics_listen {
+            None => None,
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("--metrics-listen {addr}"))?,
+            ),
+        };
         let max_connections = connection_cap(settings.max_connections, raise_nofile_limit());
         let (ticker_tx, ticker_rx) = watch::channel(Instant::now());
         let edge =
@@ -51,6 +61,7 @@ impl App {
         tokio::spawn(sample_stream(Arc::downgrade(&edge)));
         Ok(App {
             listener,
+            ops_listener,
             edge,
             _ticker: ticker_tx,
         })
@@ -60,6 +71,11 @@ impl App {
         self.listener
             .local_addr()
             .expect("bound listener has an address")
+    }
+
+    /// The address of the `--metrics-listen` listener, when there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.ops_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn edge(&self) -> Arc<Edge> {
@@ -76,14 +92,25 @@ impl App {
     ) -> anyhow::Result<()> {
         let edge = self.edge;
         let router = http::router(Arc::clone(&edge));
+        let ops = self.ops_listener.map(|listener| {
+            let router = http::ops_router(Arc::clone(&edge));
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::warn!(error = %e, "the metrics listener stopped");
+                }
+            })
+        });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let counted = Arc::clone(&edge);
         let server = server::serve(
             self.listener,
             router,
             server::Limits {
                 write_timeout: edge.settings.write_timeout,
                 head_timeout: edge.settings.head_timeout,
+                max_head: edge.settings.max_head_bytes,
             },
+            Box::new(move |limit| counted.metrics.limits_hit.with_label_values(&[limit]).inc()),
             async move {
                 let _ = stopped.await;
             },
@@ -100,6 +127,9 @@ impl App {
         drain(&edge).await;
         let _ = stop.send(());
         server.await.context("HTTP server task")?;
+        if let Some(ops) = ops {
+            ops.abort();
+        }
         tracing::info!(left = edge.connections.open(), "stopped");
         Ok(())
     }

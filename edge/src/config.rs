@@ -89,6 +89,29 @@ pub struct EdgeSettings {
     /// Most open client connections (WebSocket + SSE); 0: as many as the open-files limit allows.
     #[arg(long, env = "ADIC_EDGE_MAX_CONNECTIONS", default_value_t = 0)]
     pub max_connections: usize,
+    /// Most open connections from one client address; 0: no limit. Behind a proxy, set
+    /// --trusted-proxies so the address is the client's, not the proxy's.
+    #[arg(long, env = "ADIC_EDGE_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
+    pub max_connections_per_ip: usize,
+    /// Proxies whose `X-Forwarded-For` names the client (IP addresses or CIDR ranges,
+    /// comma-separated); from any other peer the header is ignored.
+    #[arg(long, env = "ADIC_EDGE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+    /// Largest request head (request line, query and headers) a client may send.
+    #[arg(long, env = "ADIC_EDGE_MAX_HEAD_BYTES", default_value_t = 16 << 10)]
+    pub max_head_bytes: usize,
+    /// Messages a WebSocket client may send per second (bursts of twice as many); past that it
+    /// is closed with 4429.
+    #[arg(
+        long,
+        env = "ADIC_EDGE_CLIENT_MESSAGES_PER_SECOND",
+        default_value_t = 20
+    )]
+    pub client_messages_per_second: u32,
+    /// Serve /metrics on this address instead of the client port (health and readiness are
+    /// served on both), so metrics need not be public.
+    #[arg(long, env = "ADIC_EDGE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Origins allowed by CORS, comma-separated; `*` allows any. Not `*` with --auth-cookie.
     #[arg(
         long,
@@ -161,6 +184,11 @@ impl Default for EdgeSettings {
         EdgeSettings {
             listen: "127.0.0.1:0".parse().expect("valid address"),
             max_connections: 0,
+            max_connections_per_ip: 0,
+            trusted_proxies: Vec::new(),
+            max_head_bytes: 16 << 10,
+            client_messages_per_second: 20,
+            metrics_listen: None,
             cors_origins: vec!["*".to_owned()],
             ws_origins: vec!["*".to_owned()],
             sse_heartbeat: Duration::from_secs(15),
@@ -209,6 +237,19 @@ impl EdgeSettings {
         anyhow::ensure!(
             !self.cors_origins.is_empty(),
             "--cors-origins needs at least one origin or *"
+        );
+        for proxy in &self.trusted_proxies {
+            proxy
+                .parse::<crate::client_addr::Cidr>()
+                .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?;
+        }
+        anyhow::ensure!(
+            (8 << 10..=1 << 20).contains(&self.max_head_bytes),
+            "--max-head-bytes must be from 8192 to 1048576"
+        );
+        anyhow::ensure!(
+            self.client_messages_per_second > 0,
+            "--client-messages-per-second must be above zero"
         );
         anyhow::ensure!(
             !self.ws_origins.is_empty(),

@@ -21,15 +21,22 @@ pub fn router(edge: Arc<Edge>) -> Router {
     } else {
         crate::dashboard::routes()
     };
-    router
+    let router = router
         .route("/v1/ws/events", get(ws::handler))
         .route(sse::PATH, get(sse::handler))
         .route("/v1/events", get(poll::handler))
         .route("/v1/health/streaming", get(streaming_health))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/v1/metrics", get(metrics))
+        .route("/readyz", get(readyz));
+    // With a metrics listener, metrics are served there only.
+    let router = if edge.settings.metrics_listen.is_some() {
+        router
+    } else {
+        router
+            .route("/metrics", get(metrics))
+            .route("/v1/metrics", get(metrics))
+    };
+    router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(cors(
             &edge.settings.cors_origins,
@@ -40,6 +47,18 @@ pub fn router(edge: Arc<Edge>) -> Router {
 
 /// CORS for the listed origins; with cookie authentication, the listed origins may send it
 /// (`*` is refused at start in that case).
+/// The `--metrics-listen` routes: metrics, health, readiness, the health report.
+pub fn ops_router(edge: Arc<Edge>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/v1/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/v1/health/streaming", get(streaming_health))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .with_state(edge)
+}
+
 fn cors(origins: &[String], credentials: bool) -> CorsLayer {
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()

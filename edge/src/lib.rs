@@ -31,6 +31,7 @@ pub mod app;
 pub mod auth;
 pub mod broker;
 pub mod cli;
+pub mod client_addr;
 pub mod config;
 pub mod connections;
 pub mod dashboard;

@@ -27,6 +27,9 @@ pub struct Metrics {
     pub connections_rejected: IntCounterVec,
     /// Client requests or messages refused as invalid, by transport.
     pub client_errors: IntCounterVec,
+    /// Inputs refused for passing a limit, by limit (`per_ip`, `head_size`, `message_rate`,
+    /// `origin`).
+    pub limits_hit: IntCounterVec,
     /// Clients closed because their queue overflowed, by transport.
     pub slow_consumer_closes: IntCounterVec,
     /// Superseded snapshot values dropped from slow clients' queues.
@@ -201,6 +204,11 @@ impl Metrics {
                 "adic_edge_client_errors_total",
                 "Invalid client requests or messages",
                 &["transport"],
+            ),
+            limits_hit: counter_vec(
+                "adic_edge_limits_hit_total",
+                "Inputs refused for passing a limit, by limit",
+                &["limit"],
             ),
             slow_consumer_closes: counter_vec(
                 "adic_edge_slow_consumer_closes_total",

@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
+use crate::client_addr::PeerAddr;
 use crate::transport::sse::socket::{self, Head, Replay};
 /// Socket-level limits of the server.
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +29,8 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// Time a connection has to send its whole request head.
     pub head_timeout: Duration,
+    /// Largest request head.
+    pub max_head: usize,
 }
 
 /// Serves `router` on `listener` until `stop` resolves; then stops accepting, ends connections
@@ -40,13 +43,18 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    on_limit: Box<dyn Fn(&'static str) + Send + Sync>,
     stop: impl Future<Output = ()>,
 ) {
     // Dropped to tell connections to finish; every connection holds a receiver, so
     // `closed()` on the sender resolves once all have ended.
     let (signal_tx, signal_rx) = watch::channel(());
     let (done_tx, done_rx) = watch::channel(());
-    let shared = Arc::new(Shared { router, limits });
+    let shared = Arc::new(Shared {
+        router,
+        limits,
+        on_limit,
+    });
     tokio::pin!(stop);
     loop {
         let (stream, _) = tokio::select! {
@@ -88,21 +96,27 @@ pub async fn serve(
 struct Shared {
     router: Router,
     limits: Limits,
+    /// Counts a limit that was hit.
+    on_limit: Box<dyn Fn(&'static str) + Send + Sync>,
 }
 
 async fn connection(mut stream: TcpStream, shared: Arc<Shared>, mut signal: watch::Receiver<()>) {
+    let peer = stream.peer_addr().ok().map(PeerAddr);
     // Until its head has arrived a connection is nobody's client: it gets `head_timeout`, and
     // none at all once the server stops.
     let deadline = tokio::time::Instant::now() + shared.limits.head_timeout;
     let head = tokio::select! {
-        head = tokio::time::timeout_at(deadline, socket::read_head(&mut stream)) => match head {
+        head = tokio::time::timeout_at(deadline, socket::read_head(&mut stream, shared.limits.max_head)) => match head {
             Ok(head) => head,
             Err(_) => return,
         },
         _ = signal.changed() => return,
     };
     let read = match head {
-        Head::Sse(request) => {
+        Head::Sse(mut request) => {
+            if let Some(peer) = peer {
+                request.extensions_mut().insert(peer);
+            }
             // A stream in progress is ended by the drain, which closes its client's queue.
             socket::serve(
                 stream,
@@ -114,6 +128,20 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>, mut signal: watc
             return;
         }
         Head::Other(read) => read,
+        Head::TooLarge => {
+            (shared.on_limit)("head_size");
+            socket::refuse(
+                stream,
+                axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!(
+                    "request head over {} bytes (--max-head-bytes)",
+                    shared.limits.max_head
+                ),
+                shared.limits.write_timeout,
+            )
+            .await;
+            return;
+        }
         Head::Malformed(message) => {
             socket::refuse_malformed(stream, message, shared.limits.write_timeout).await;
             return;
@@ -125,7 +153,10 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>, mut signal: watc
     let in_flight = Arc::new(AtomicUsize::new(0));
     let router = shared.router.clone();
     let counter = Arc::clone(&in_flight);
-    let service = TowerToHyperService::new(tower::service_fn(move |request: Request<_>| {
+    let service = TowerToHyperService::new(tower::service_fn(move |mut request: Request<_>| {
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(peer);
+        }
         let answer = router.clone().oneshot(request);
         let guard = InFlight::enter(&counter);
         async move {
@@ -138,7 +169,8 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>, mut signal: watc
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(shared.limits.head_timeout);
+        .header_read_timeout(shared.limits.head_timeout)
+        .max_buf_size(shared.limits.max_head);
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -28,6 +28,8 @@ pub struct Edge {
     pub replayer: Replayer,
     pub snapshots: Snapshots,
     pub connections: Arc<Connections>,
+    /// `--trusted-proxies`, parsed.
+    pub trusted_proxies: Vec<crate::client_addr::Cidr>,
     /// The token verifier, when authentication is on.
     pub auth: Option<Auth>,
     /// The one shared heartbeat clock: sessions check keep-alives and pings on its ticks, so no
@@ -155,15 +157,24 @@ impl Edge {
         max_connections: usize,
     ) -> Edge {
         let metrics = Metrics::new();
-        let connections = Arc::new(Connections::new(
-            max_connections,
-            [
-                metrics.websocket_connections.clone(),
-                metrics.sse_connections.clone(),
-                metrics.connections.with_label_values(&["polling"]),
-            ],
-            metrics.connections_opened.clone(),
-        ));
+        let connections = Arc::new(
+            Connections::new(
+                max_connections,
+                [
+                    metrics.websocket_connections.clone(),
+                    metrics.sse_connections.clone(),
+                    metrics.connections.with_label_values(&["polling"]),
+                ],
+                metrics.connections_opened.clone(),
+            )
+            .with_per_ip(settings.max_connections_per_ip),
+        );
+        // Checked by `EdgeSettings::validate`.
+        let trusted_proxies = settings
+            .trusted_proxies
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect();
         Edge {
             ring: Ring::new(settings.ring_events, settings.ring_bytes),
             replayer: Replayer::new(Arc::clone(&broker), settings.replay_consumers),
@@ -174,6 +185,7 @@ impl Edge {
             broker,
             feed: FeedStatus::default(),
             connections,
+            trusted_proxies,
             auth: None,
             ticker,
             draining: watch::channel(false).0,

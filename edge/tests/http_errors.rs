@@ -162,7 +162,13 @@ async fn a_full_edge_refuses_with_capacity_and_polls_count_against_the_cap() {
     // The cap is 10: take every slot as connected clients would.
     let held: Vec<_> = (0..10)
         .map(|_| {
-            adic_edge::admission::admit(&edge, adic_edge::connections::Transport::Sse).unwrap()
+            adic_edge::admission::admit(
+                &edge,
+                adic_edge::connections::Transport::Sse,
+                None,
+                &Default::default(),
+            )
+            .unwrap()
         })
         .collect();
     let (status, _, body) = ask(&edge, get("/v1/events")).await;

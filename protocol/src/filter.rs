@@ -97,12 +97,20 @@ pub enum FilterError {
     UnknownPriority(String),
     #[error("not allowed by this token: {0}")]
     NotAllowed(String),
+    #[error("too many event names: at most {MAX_NAMES} in one filter")]
+    TooMany,
 }
+
+/// Most names one filter, Subscribe or Unsubscribe may list (the catalog has 54 kinds).
+pub const MAX_NAMES: usize = 256;
 
 /// Parses a list of event names (both forms, or `all`) into a set.
 pub fn parse_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<KindSet, FilterError> {
     let mut set = KindSet::EMPTY;
-    for name in names {
+    for (n, name) in names.into_iter().enumerate() {
+        if n == MAX_NAMES {
+            return Err(FilterError::TooMany);
+        }
         let name = name.trim();
         if name.eq_ignore_ascii_case("all") {
             set = KindSet::ALL;

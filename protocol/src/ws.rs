@@ -198,6 +198,9 @@ pub mod close {
     pub const UNAUTHORIZED: u16 = 4401;
     /// The token does not allow what was asked (the reason names it): do not retry unchanged.
     pub const FORBIDDEN: u16 = 4403;
+    /// The client sent messages faster than the edge takes them: reconnect with the cursor,
+    /// and send less.
+    pub const TOO_MANY_MESSAGES: u16 = 4429;
 
     /// Longest close reason the WebSocket protocol allows.
     pub const MAX_REASON: usize = 123;

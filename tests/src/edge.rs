@@ -18,6 +18,7 @@ use crate::wait_until;
 /// A running edge.
 pub struct TestEdge {
     addr: std::net::SocketAddr,
+    metrics_addr: Option<std::net::SocketAddr>,
     edge: Arc<Edge>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -75,6 +76,7 @@ impl TestEdge {
         let client = NatsArgs::url(url).connect("adic-edge-test").await?;
         let app = App::build(settings, Arc::new(NatsBroker::new(client, stream))).await?;
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let edge = app.edge();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(app.run(async {
@@ -82,6 +84,7 @@ impl TestEdge {
         }));
         Ok(TestEdge {
             addr,
+            metrics_addr,
             edge,
             stop: Some(stop),
             task: Some(task),
@@ -100,6 +103,11 @@ impl TestEdge {
 
     pub fn addr(&self) -> std::net::SocketAddr {
         self.addr
+    }
+
+    /// The `--metrics-listen` address, when the edge has one.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn state(&self) -> &Arc<Edge> {

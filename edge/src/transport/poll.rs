@@ -16,11 +16,13 @@ use adic_protocol::Cursor;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde_json::value::RawValue;
 
 use crate::admission::{self, Refusal};
 use crate::auth::{AuthError, Grant};
+use crate::client_addr::PeerAddr;
 use crate::connections::Transport;
 use crate::error::ApiError;
 use crate::resume::{self, Notice, ResumeError};
@@ -36,11 +38,12 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 pub async fn handler(
     State(edge): State<Arc<Edge>>,
     Query(query): Query<HashMap<String, String>>,
+    peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
 ) -> Response {
     edge.metrics.poll_requests.inc();
     // Held until the page is answered: a long poll counts against the connection cap.
-    let _slot = match admission::admit(&edge, Transport::Polling) {
+    let _slot = match admission::admit(&edge, Transport::Polling, peer.map(|p| p.0), &headers) {
         Ok(slot) => slot,
         Err(refusal) => return refusal.error(Transport::Polling).into_response(),
     };

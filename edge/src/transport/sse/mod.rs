@@ -22,10 +22,12 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bytes::{Bytes, BytesMut};
 use rand::Rng;
 
 use crate::admission::{self, Refusal};
+use crate::client_addr::PeerAddr;
 use crate::connections::{ConnectionGuard, Transport};
 use crate::error::ApiError;
 use crate::queue::CloseReason;
@@ -42,9 +44,10 @@ const RETRY_BASE_MS: u64 = 1000;
 pub async fn handler(
     State(edge): State<Arc<Edge>>,
     Query(query): Query<HashMap<String, String>>,
+    peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
 ) -> Response {
-    let guard = match admission::admit(&edge, Transport::Sse) {
+    let guard = match admission::admit(&edge, Transport::Sse, peer.map(|p| p.0), &headers) {
         Ok(guard) => guard,
         Err(Refusal::Disabled) => return Refusal::Disabled.error(Transport::Sse).into_response(),
         // A browser retries only a 200: tell it when, and close.
@@ -75,9 +78,11 @@ pub async fn handler(
         Ok(s) => s,
         Err(e) => return bad(e),
     };
-    let header_cursor = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-    let cursor = match header_cursor {
-        Some(value) => super::cursor_param("Last-Event-ID", Some(value)),
+    let cursor = match headers.get("last-event-id").map(|v| v.to_str()) {
+        Some(Ok(value)) => super::cursor_param("Last-Event-ID", Some(value)),
+        Some(Err(_)) => {
+            Err("Last-Event-ID must be a cursor (visible ASCII, e.g. 0000a1b2-42)".into())
+        }
         None => super::cursor_param("last_event_id", param("last_event_id")),
     };
     let cursor = match cursor {

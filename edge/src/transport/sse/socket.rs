@@ -20,10 +20,6 @@ use tower::ServiceExt;
 
 use super::PATH;
 
-/// Largest request head read here (a browser's is well under 2 KiB); a larger one is left to
-/// hyper.
-const MAX_HEAD: usize = 16 * 1024;
-
 /// What the first request head of a connection is.
 pub enum Head {
     /// An SSE request, parsed: serve it on the socket.
@@ -33,12 +29,15 @@ pub enum Head {
     Other(Vec<u8>),
     /// An HTTP/1 head that does not parse: answered 400 with what was wrong, whatever its path.
     Malformed(String),
+    /// An HTTP/1 head longer than the limit: answered 431.
+    TooLarge,
     /// The connection closed before it sent anything.
     Closed,
 }
 
-/// Reads the first request head (the caller bounds it in time) and decides.
-pub async fn read_head(stream: &mut TcpStream) -> Head {
+/// Reads the first request head, at most `max_head` bytes (the caller bounds it in time), and
+/// decides.
+pub async fn read_head(stream: &mut TcpStream, max_head: usize) -> Head {
     let mut buf = Vec::with_capacity(1024);
     loop {
         let mut chunk = [0u8; 1024];
@@ -64,11 +63,10 @@ pub async fn read_head(stream: &mut TcpStream) -> Head {
                     _ => Head::Other(buf),
                 };
             }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
+            Ok(httparse::Status::Partial) if buf.len() < max_head => {}
+            Ok(httparse::Status::Partial) => return Head::TooLarge,
             // HTTP/2's preface is not an HTTP/1 head: hyper speaks it.
-            Ok(httparse::Status::Partial) | Err(httparse::Error::Version) => {
-                return Head::Other(buf)
-            }
+            Err(httparse::Error::Version) => return Head::Other(buf),
             Err(e) => return Head::Malformed(format!("malformed HTTP request: {e}")),
         }
     }
@@ -79,11 +77,29 @@ fn is_sse(request: &Request<Body>) -> bool {
 }
 
 /// Answers a head that does not parse with 400 and the reason, in the one error shape.
-pub async fn refuse_malformed(mut stream: TcpStream, message: String, write_timeout: Duration) {
-    let body = crate::error::ApiError::bad_request(message).body();
+pub async fn refuse_malformed(stream: TcpStream, message: String, write_timeout: Duration) {
+    refuse(
+        stream,
+        axum::http::StatusCode::BAD_REQUEST,
+        message,
+        write_timeout,
+    )
+    .await;
+}
+
+/// Answers `status` with the message in the one error shape, and closes.
+pub async fn refuse(
+    mut stream: TcpStream,
+    status: axum::http::StatusCode,
+    message: String,
+    write_timeout: Duration,
+) {
+    let body = crate::error::ApiError::new(status, message).body();
     let head = format!(
-        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n\
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
         body.len()
     );
     let _ = write_all(
@@ -323,7 +339,7 @@ mod tests {
             Some(socket)
         });
         let (mut stream, _) = listener.accept().await.unwrap();
-        let head = tokio::time::timeout(Duration::from_secs(5), read_head(&mut stream))
+        let head = tokio::time::timeout(Duration::from_secs(5), read_head(&mut stream, 16 << 10))
             .await
             .unwrap();
         drop(client);
@@ -364,5 +380,16 @@ mod tests {
         // A head that does not parse, whatever its path: a reason for the 400.
         let head = head_of(&[b"GET /v1/events HTTP/1.1\r\nno colon here\r\n\r\n"]).await;
         assert!(matches!(head, Head::Malformed(m) if m.starts_with("malformed HTTP request")));
+        // A head over the limit, whatever its path: 431.
+        let long: &'static [u8] = Box::leak(
+            format!(
+                "GET /v1/sse/events?events={} HTTP/1.1\r\n",
+                "x".repeat(20 << 10)
+            )
+            .into_bytes()
+            .into_boxed_slice(),
+        );
+        let parts: &'static [&'static [u8]] = Box::leak(vec![long].into_boxed_slice());
+        assert!(matches!(head_of(parts).await, Head::TooLarge));
     }
 }

@@ -6,32 +6,30 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use adic_protocol::ws::{close, snapshot_frame, ClientMessage, ClientMessageError, ServerMessage};
 use adic_protocol::Subscription;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::BytesMut;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod auth;
 pub mod frame;
+mod socket;
 
 use self::frame::{FrameError, Inbound};
+use self::socket::{MessageBudget, ReadEnd, Socket};
 use crate::admission::{self, Refusal};
 use crate::auth::Grant;
+use crate::client_addr::PeerAddr;
 use crate::connections::{ConnectionGuard, Transport};
 use crate::error::ApiError;
 use crate::queue::CloseReason;
 use crate::resume::{self, Notice, Plan, ResumeError};
 use crate::session::{Output, Session};
 use crate::state::Edge;
-
-/// Bytes read from a client at a time: its messages are small (Subscribe, Ping).
-const READ_BUFFER: usize = 512;
 
 /// Upgrades the request once [`admission`](crate::admission) lets it in; refusals before the
 /// upgrade are HTTP errors in the one error shape, after it (a bad filter or cursor, an edge
@@ -41,7 +39,8 @@ pub async fn handler(
     Query(query): Query<HashMap<String, String>>,
     mut request: Request,
 ) -> Response {
-    let guard = match admission::admit(&edge, Transport::WebSocket) {
+    let peer = request.extensions().get::<PeerAddr>().copied();
+    let guard = match admission::admit(&edge, Transport::WebSocket, peer, request.headers()) {
         Ok(guard) => guard,
         Err(refusal) => return refusal.error(Transport::WebSocket).into_response(),
     };
@@ -222,94 +221,6 @@ fn resume_refusal(edge: &Edge, e: ResumeError) -> (u16, String) {
     (code, e.to_string())
 }
 
-/// One upgraded connection: the bytes read and not yet parsed, and the frame reader.
-struct Socket {
-    io: TokioIo<hyper::upgrade::Upgraded>,
-    buf: BytesMut,
-    reader: frame::Reader,
-    write_timeout: Duration,
-}
-
-/// Why reading stopped.
-enum ReadEnd {
-    /// The peer closed the TCP connection or the read failed.
-    Gone,
-    /// The peer broke the protocol: close with this.
-    Refused(FrameError),
-}
-
-impl Socket {
-    fn new(io: TokioIo<hyper::upgrade::Upgraded>, edge: &Edge) -> Socket {
-        Socket {
-            io,
-            buf: BytesMut::new(),
-            reader: frame::Reader::new(edge.settings.max_client_message),
-            write_timeout: edge.settings.write_timeout,
-        }
-    }
-
-    /// The next client message. Cancel-safe: bytes read stay in the buffer.
-    async fn recv(&mut self) -> Result<Inbound, ReadEnd> {
-        loop {
-            match self.reader.next(&mut self.buf) {
-                Ok(Some(message)) => {
-                    if self.buf.is_empty() && self.buf.capacity() > 4 * READ_BUFFER {
-                        // Give back what a large message needed.
-                        self.buf = BytesMut::new();
-                    }
-                    return Ok(message);
-                }
-                Ok(None) => {}
-                Err(e) => return Err(ReadEnd::Refused(e)),
-            }
-            if self.buf.capacity() == self.buf.len() {
-                self.buf.reserve(READ_BUFFER);
-            }
-            match self.io.read_buf(&mut self.buf).await {
-                Ok(0) | Err(_) => return Err(ReadEnd::Gone),
-                Ok(_) => {}
-            }
-        }
-    }
-
-    /// Writes whole frames within the write timeout; false when the client is gone or stuck.
-    async fn send(&mut self, frames: &[&[u8]]) -> bool {
-        let write = async {
-            match frames {
-                [one] => self.io.write_all(one).await,
-                many => {
-                    // One write for the batch: the frames are copied once into it.
-                    let mut batch = Vec::with_capacity(many.iter().map(|f| f.len()).sum());
-                    for frame in many {
-                        batch.extend_from_slice(frame);
-                    }
-                    self.io.write_all(&batch).await
-                }
-            }
-        };
-        matches!(
-            tokio::time::timeout(self.write_timeout, write).await,
-            Ok(Ok(()))
-        )
-    }
-
-    async fn send_message(&mut self, message: &ServerMessage) -> bool {
-        self.send(&[&frame::text_frame(&message.to_json())]).await
-    }
-
-    async fn close(&mut self, code: u16, reason: &str) {
-        let _ = self.send(&[&frame::close_frame(code, reason)]).await;
-        let _ = tokio::time::timeout(self.write_timeout, self.io.shutdown()).await;
-    }
-
-    /// Explains a refusal as an Error message, then closes.
-    async fn refuse(&mut self, code: u16, message: &str) {
-        let _ = self.send_message(&ServerMessage::error(message)).await;
-        self.close(code, &close::reason_with_resume(message, None))
-            .await;
-    }
-}
-
 /// The connection's loop: client messages in, session output out. `sub`: the subject of the
 /// client's token, which a refreshed token must name too.
 async fn serve(
@@ -326,6 +237,7 @@ async fn serve(
     // Equal at the start: a ping is "unanswered" only once one was sent after the last frame heard.
     let mut last_heard = Instant::now();
     let mut last_ping = last_heard;
+    let mut budget = MessageBudget::new(edge.settings.client_messages_per_second);
     loop {
         tokio::select! {
             inbound = socket.recv() => {
@@ -346,6 +258,15 @@ async fn serve(
                     }
                 };
                 last_heard = Instant::now();
+                if matches!(message, Inbound::Text(_) | Inbound::Binary | Inbound::Ping(_)) && !budget.take(last_heard) {
+                    edge.metrics.limits_hit.with_label_values(&["message_rate"]).inc();
+                    let text = format!(
+                        "too many messages: at most {} per second",
+                        edge.settings.client_messages_per_second
+                    );
+                    socket.close(close::TOO_MANY_MESSAGES, &close::reason_with_resume(&text, session.cursor().as_ref())).await;
+                    break;
+                }
                 let reply = match message {
                     Inbound::Text(t) => Some(match ClientMessage::parse(&t) {
                         Ok(ClientMessage::Subscribe { events, since: Some(since) })
