@@ -180,6 +180,20 @@ impl ConnectionLog {
             Event::ServerError(ServerError::AuthorizationViolation) => {
                 "authorization violation".to_owned()
             }
+            // NATS drops what the user may not publish or subscribe to, and the request waiting
+            // for its answer times out: this line is the only place that says why.
+            Event::ServerError(ServerError::Other(text))
+                if text.to_ascii_lowercase().contains("permissions violation") =>
+            {
+                tracing::warn!(
+                    urls = %self.urls,
+                    problem = %text,
+                    "NATS refused an operation this user is not permitted: check the user's \
+                     permissions in the server config (deploy/nats/README.md lists what each \
+                     binary needs)"
+                );
+                return;
+            }
             other => {
                 tracing::info!(urls = %self.urls, event = %other, "NATS");
                 return;

@@ -52,7 +52,8 @@ impl TestEdge {
         mut settings: EdgeSettings,
     ) -> anyhow::Result<TestEdge> {
         settings.listen = listen;
-        let edge = TestEdge::serve(&nats.url(), stream_settings(nats), settings).await?;
+        let edge =
+            TestEdge::serve(&NatsArgs::url(nats.url()), stream_settings(nats), settings).await?;
         edge.wait_ready().await?;
         Ok(edge)
     }
@@ -61,19 +62,29 @@ impl TestEdge {
     pub async fn spawn(
         url: &str,
         stream: StreamSettings,
+        settings: EdgeSettings,
+    ) -> anyhow::Result<TestEdge> {
+        TestEdge::spawn_as(&NatsArgs::url(url), stream, settings).await
+    }
+
+    /// Starts an edge connecting with `nats` (URL and credentials, as the binary takes them)
+    /// without waiting for readiness.
+    pub async fn spawn_as(
+        nats: &NatsArgs,
+        stream: StreamSettings,
         mut settings: EdgeSettings,
     ) -> anyhow::Result<TestEdge> {
         settings.listen = "127.0.0.1:0".parse()?;
-        TestEdge::serve(url, stream, settings).await
+        TestEdge::serve(nats, stream, settings).await
     }
 
     /// Serves on `settings.listen` as given.
     async fn serve(
-        url: &str,
+        nats: &NatsArgs,
         stream: StreamSettings,
         settings: EdgeSettings,
     ) -> anyhow::Result<TestEdge> {
-        let client = NatsArgs::url(url).connect("adic-edge-test").await?;
+        let client = nats.connect("adic-edge-test").await?;
         let app = App::build(settings, Arc::new(NatsBroker::new(client, stream))).await?;
         let addr = app.local_addr();
         let metrics_addr = app.metrics_addr();

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use adic_protocol::Epoch;
 use adic_publisher::trace::TRACEPARENT;
-use adic_publisher::StreamSettings;
+use adic_publisher::{StreamError, StreamSettings};
 use async_nats::connection::State;
 use async_nats::jetstream::{self, consumer, stream};
 use futures::future::BoxFuture;
@@ -47,11 +47,23 @@ impl NatsBroker {
     }
 
     /// The stream, created when missing: only the live feed does this, at start.
+    ///
+    /// An edge whose NATS user may not create streams (least privilege: the publisher creates
+    /// it) gets no answer to the creation, because NATS drops a request it does not permit. That
+    /// is not fatal: the feed retries, and the edge serves once the stream exists.
     async fn ensure_stream(&self) -> Result<stream::Stream, BrokerError> {
-        self.settings
-            .ensure(&self.js)
-            .await
-            .map_err(|e| BrokerError::Unavailable(e.to_string()))
+        self.settings.ensure(&self.js).await.map_err(|e| match e {
+            StreamError::Create { name, source }
+                if source.kind() == jetstream::context::CreateStreamErrorKind::TimedOut =>
+            {
+                BrokerError::Unavailable(format!(
+                    "stream {name} does not exist and creating it got no answer: this edge's NATS \
+                     user is probably not allowed $JS.API.STREAM.CREATE.{name} (as with a \
+                     least-privilege edge user); waiting for the publisher to create the stream"
+                ))
+            }
+            e => BrokerError::Unavailable(e.to_string()),
+        })
     }
 
     /// The stream as it is. Lookups never create it: an operator who deletes the stream to

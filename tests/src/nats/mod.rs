@@ -3,7 +3,9 @@
 //! [`TestNats`] gives one test its own JetStream server: a `nats-server` child process on a free
 //! loopback port with a file store in a fresh temp dir, which the test can [`stop`](TestNats::stop)
 //! and [`restart`](TestNats::restart). When `NATS_URL` is set, the tests use that server instead
-//! and isolate themselves by a unique stream name and subject prefix. [`TestCluster`] starts an
+//! and isolate themselves by a unique stream name and subject prefix;
+//! [`TestNats::start_configured`] always starts its own, from a config the test gives (e.g. an
+//! operator's file, with users and permissions). [`TestCluster`] starts an
 //! N-node JetStream cluster for replication and failover tests. With `ADIC_TEST_NATS=docker`
 //! (the default when there is no `nats-server` binary but a Docker engine answers) each server
 //! runs in a container on the host's network instead of as a child process (`process.rs`).

@@ -131,6 +131,21 @@ pub(super) fn server_config(
     config
 }
 
+/// How [`Node::wait_ready`] asks whether JetStream answers.
+#[derive(Clone, Debug)]
+pub(super) enum Probe {
+    /// Anonymously, for `$JS.API.INFO`.
+    Anonymous,
+    /// On a server that requires authentication: as a user allowed
+    /// `$JS.API.STREAM.INFO.<stream>`, for that stream's info. "Stream not found" is an answer
+    /// too: JetStream is up, the stream is just not created yet.
+    StreamInfo {
+        user: String,
+        password: String,
+        stream: String,
+    },
+}
+
 /// One `nats-server` process, restartable from the config file it was first started with.
 pub(super) struct Node {
     pub(super) name: String,
@@ -138,6 +153,9 @@ pub(super) struct Node {
     config: PathBuf,
     log: PathBuf,
     running: Option<Running>,
+    /// Extra environment of the server process (variables its config reads).
+    env: Vec<(String, String)>,
+    probe: Probe,
 }
 
 impl Node {
@@ -158,7 +176,21 @@ impl Node {
             config: config_path,
             log,
             running: None,
+            env: Vec::new(),
+            probe: Probe::Anonymous,
         })
+    }
+
+    /// Runs the server with `env` added to its environment and probes its readiness with
+    /// `probe`.
+    pub(super) fn configure(&mut self, env: Vec<(String, String)>, probe: Probe) {
+        self.env = env;
+        self.probe = probe;
+    }
+
+    /// The server's output so far (every run of it).
+    pub(super) fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub(super) fn url(&self) -> String {
@@ -178,6 +210,7 @@ impl Node {
                 Command::new(bin)
                     .arg("-c")
                     .arg(&self.config)
+                    .envs(self.env.clone())
                     .stdin(Stdio::null())
                     .stdout(out)
                     .stderr(err)
@@ -189,9 +222,13 @@ impl Node {
                 let mount = format!("{0}:{0}", dir.display());
                 let user = current_user();
                 let config = self.config.to_str().context("config path")?;
+                let env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 let mut args = vec!["run", "-d", "--network", "host", "-v", &mount];
                 if let Some(user) = &user {
                     args.extend(["-u", user]);
+                }
+                for var in &env {
+                    args.extend(["-e", var]);
                 }
                 args.extend([image.as_str(), "-c", config]);
                 let id = crate::docker::docker(&args)
@@ -257,7 +294,7 @@ impl Node {
             if let Some(why) = self.exited() {
                 bail!(why);
             }
-            let error = match probe_jetstream(&url).await {
+            let error = match probe_jetstream(&url, &self.probe).await {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
@@ -309,23 +346,39 @@ fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-/// One short-lived connection that asks for JetStream account info.
+/// JetStream's "stream not found" error code.
+const STREAM_NOT_FOUND: u64 = 10059;
+
+/// One short-lived connection that asks for JetStream account info (or, per `probe`, a stream's).
 ///
 /// A raw `$JS.API.INFO` request rather than `Context::query_account`: async-nats 0.51 requires
 /// account fields that NATS 2.9 does not send (`reserved_memory`, `reserved_storage`), so
 /// `query_account` fails against 2.9.10.
-async fn probe_jetstream(url: &str) -> anyhow::Result<()> {
+async fn probe_jetstream(url: &str, probe: &Probe) -> anyhow::Result<()> {
     let attempt = async {
-        let client = async_nats::ConnectOptions::new()
+        let mut options = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_millis(500))
-            .request_timeout(Some(Duration::from_secs(1)))
-            .connect(url)
-            .await?;
-        let reply = client.request("$JS.API.INFO", "".into()).await?;
+            .request_timeout(Some(Duration::from_secs(1)));
+        let subject = match probe {
+            Probe::Anonymous => "$JS.API.INFO".to_owned(),
+            Probe::StreamInfo {
+                user,
+                password,
+                stream,
+            } => {
+                options = options.user_and_password(user.clone(), password.clone());
+                format!("$JS.API.STREAM.INFO.{stream}")
+            }
+        };
+        let client = options.connect(url).await?;
+        let reply = client.request(subject, "".into()).await?;
         let info: serde_json::Value =
-            serde_json::from_slice(&reply.payload).context("JetStream account info is not JSON")?;
+            serde_json::from_slice(&reply.payload).context("JetStream answer is not JSON")?;
         if let Some(error) = info.get("error") {
-            bail!("JetStream not ready: {error}");
+            let not_found = error["err_code"].as_u64() == Some(STREAM_NOT_FOUND);
+            if !(matches!(probe, Probe::StreamInfo { .. }) && not_found) {
+                bail!("JetStream not ready: {error}");
+            }
         }
         anyhow::Ok(())
     };

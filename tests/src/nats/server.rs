@@ -1,13 +1,14 @@
 //! [`TestNats`]: one JetStream server per test — our own `nats-server` child on a free port, or
 //! the shared server named by `NATS_URL`, with a stream name and subject prefix of the test's own.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use async_nats::jetstream;
 use tempfile::TempDir;
 
-use super::process::{server_config, server_runner, Node, Runner};
+use super::process::{server_config, server_runner, Node, Probe, Runner};
 use super::{connect, free_port, test_log, unique_suffix, START_ATTEMPTS};
 
 /// How long a single server may take to accept clients with JetStream on.
@@ -34,7 +35,7 @@ enum Server {
     /// removed.
     Own {
         bin: Runner,
-        node: Node,
+        node: Box<Node>,
         _dir: TempDir,
     },
 }
@@ -54,6 +55,38 @@ impl TestNats {
         {
             return TestNats::shared(url);
         }
+        TestNats::own(
+            |port, store| server_config("nats", port, store, None),
+            Vec::new(),
+            Probe::Anonymous,
+        )
+        .await
+    }
+
+    /// A server of our own (whatever `NATS_URL` says) from a config of the test's, e.g. an
+    /// operator's config file with the test's port and store dir put in: `config(port, store)`
+    /// returns its text. `env` is added to the server's environment (variables the config reads,
+    /// such as passwords). The config may require authentication: readiness is probed as
+    /// `probe_as` (user, password), which must be allowed `$JS.API.STREAM.INFO.ADIC_EVENTS`.
+    /// The stream is `ADIC_EVENTS` with prefix `adic.events`.
+    pub async fn start_configured(
+        config: impl Fn(u16, &Path) -> String,
+        env: Vec<(String, String)>,
+        probe_as: (&str, &str),
+    ) -> anyhow::Result<TestNats> {
+        let probe = Probe::StreamInfo {
+            user: probe_as.0.to_owned(),
+            password: probe_as.1.to_owned(),
+            stream: OWN_STREAM.to_owned(),
+        };
+        TestNats::own(config, env, probe).await
+    }
+
+    async fn own(
+        config: impl Fn(u16, &Path) -> String,
+        env: Vec<(String, String)>,
+        probe: Probe,
+    ) -> anyhow::Result<TestNats> {
         let bin = server_runner()?;
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
@@ -63,8 +96,9 @@ impl TestNats {
                 .context("creating a temp dir for nats-server")?;
             dir.disable_cleanup(test_log());
             let port = free_port();
-            let config = server_config("nats", port, &dir.path().join("store"), None);
+            let config = config(port, &dir.path().join("store"));
             let mut node = Node::new(dir.path(), "nats", port, &config)?;
+            node.configure(env.clone(), probe.clone());
             node.spawn(&bin)?;
             match node.wait_ready(READY_TIMEOUT).await {
                 Ok(()) => {
@@ -75,7 +109,7 @@ impl TestNats {
                         prefix: OWN_PREFIX.to_owned(),
                         server: Server::Own {
                             bin,
-                            node,
+                            node: Box::new(node),
                             _dir: dir,
                         },
                     })
@@ -157,6 +191,15 @@ impl TestNats {
         node.kill();
         node.spawn(bin)?;
         node.wait_ready(READY_TIMEOUT).await
+    }
+
+    /// The server's output so far (every run of it); empty for a shared server.
+    #[must_use]
+    pub fn log(&self) -> String {
+        match &self.server {
+            Server::Own { node, .. } => node.log_text(),
+            Server::Shared => String::new(),
+        }
     }
 
     /// A new client connected to this server.
