@@ -27,6 +27,7 @@ pub struct App {
     listener: TcpListener,
     /// `--metrics-listen`: metrics, health and readiness apart from the clients' port.
     ops_listener: Option<TcpListener>,
+    tls: Option<Arc<crate::tls::Tls>>,
     edge: Arc<Edge>,
     _ticker: watch::Sender<Instant>,
 }
@@ -38,6 +39,11 @@ impl App {
         let auth = crate::auth::Auth::build(&settings.auth).await?;
         let listener =
             bind(settings.listen).with_context(|| format!("listening on {}", settings.listen))?;
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(crate::tls::Tls::load(cert, key)?)),
+            (None, None) => None,
+            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        };
         let ops_listener = match settings.metrics_listen {
             None => None,
             Some(addr) => Some(
@@ -59,9 +65,13 @@ impl App {
             .live(LiveStart::Recent(edge.settings.ring_events as u64));
         tokio::spawn(feed::run(Arc::clone(&edge), live));
         tokio::spawn(sample_stream(Arc::downgrade(&edge)));
+        if let Some(tls) = &tls {
+            tokio::spawn(crate::tls::watch(Arc::downgrade(tls)));
+        }
         Ok(App {
             listener,
             ops_listener,
+            tls,
             edge,
             _ticker: ticker_tx,
         })
@@ -111,6 +121,7 @@ impl App {
                 max_head: edge.settings.max_head_bytes,
             },
             Box::new(move |limit| counted.metrics.limits_hit.with_label_values(&[limit]).inc()),
+            self.tls,
             async move {
                 let _ = stopped.await;
             },

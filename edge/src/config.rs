@@ -108,6 +108,13 @@ pub struct EdgeSettings {
         default_value_t = 20
     )]
     pub client_messages_per_second: u32,
+    /// PEM certificate chain: serve TLS (HTTP/1.1 and HTTP/2) on the listener. Read again when
+    /// the file changes. Needs --tls-key.
+    #[arg(long, env = "ADIC_EDGE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "ADIC_EDGE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Serve /metrics on this address instead of the client port (health and readiness are
     /// served on both), so metrics need not be public.
     #[arg(long, env = "ADIC_EDGE_METRICS_LISTEN")]
@@ -189,6 +196,8 @@ impl Default for EdgeSettings {
             max_head_bytes: 16 << 10,
             client_messages_per_second: 20,
             metrics_listen: None,
+            tls_cert: None,
+            tls_key: None,
             cors_origins: vec!["*".to_owned()],
             ws_origins: vec!["*".to_owned()],
             sse_heartbeat: Duration::from_secs(15),

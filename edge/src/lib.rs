@@ -51,6 +51,7 @@ pub mod server;
 pub mod session;
 pub mod snapshots;
 pub mod state;
+pub mod tls;
 pub mod trace;
 pub mod transport;
 

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::client_addr::PeerAddr;
+use crate::tls::{Conn, Tls};
 use crate::transport::sse::socket::{self, Head, Replay};
 /// Socket-level limits of the server.
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +45,7 @@ pub async fn serve(
     router: Router,
     limits: Limits,
     on_limit: Box<dyn Fn(&'static str) + Send + Sync>,
+    tls: Option<Arc<Tls>>,
     stop: impl Future<Output = ()>,
 ) {
     // Dropped to tell connections to finish; every connection holds a receiver, so
@@ -53,6 +55,7 @@ pub async fn serve(
     let shared = Arc::new(Shared {
         router,
         limits,
+        tls,
         on_limit,
     });
     tokio::pin!(stop);
@@ -96,21 +99,41 @@ pub async fn serve(
 struct Shared {
     router: Router,
     limits: Limits,
+    tls: Option<Arc<Tls>>,
     /// Counts a limit that was hit.
     on_limit: Box<dyn Fn(&'static str) + Send + Sync>,
 }
 
-async fn connection(mut stream: TcpStream, shared: Arc<Shared>, mut signal: watch::Receiver<()>) {
+async fn connection(stream: TcpStream, shared: Arc<Shared>, mut signal: watch::Receiver<()>) {
     let peer = stream.peer_addr().ok().map(PeerAddr);
-    // Until its head has arrived a connection is nobody's client: it gets `head_timeout`, and
-    // none at all once the server stops.
+    // Until its head has arrived a connection is nobody's client: it gets `head_timeout` (TLS
+    // handshake included), and none at all once the server stops.
     let deadline = tokio::time::Instant::now() + shared.limits.head_timeout;
-    let head = tokio::select! {
+    let mut stream = match &shared.tls {
+        None => Conn::Plain(stream),
+        Some(tls) => tokio::select! {
+            accepted = tokio::time::timeout_at(deadline, tls.accept(stream)) => match accepted {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            },
+            _ = signal.changed() => return,
+        },
+    };
+    let head = if stream.is_h2() {
+        // HTTP/2 by ALPN: no HTTP/1 head to read; hyper speaks it.
+        Head::Other(Vec::new())
+    } else {
+        tokio::select! {
         head = tokio::time::timeout_at(deadline, socket::read_head(&mut stream, shared.limits.max_head)) => match head {
             Ok(head) => head,
             Err(_) => return,
         },
         _ = signal.changed() => return,
+        }
     };
     let read = match head {
         Head::Sse(mut request) => {
@@ -171,10 +194,9 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>, mut signal: watc
         .timer(TokioTimer::new())
         .header_read_timeout(shared.limits.head_timeout)
         .max_buf_size(shared.limits.max_head);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .enable_connect_protocol();
+    // No extended CONNECT: WebSockets over HTTP/2 are not served, so they are not announced
+    // (a browser told they work would try them instead of HTTP/1.1).
+    builder.http2().timer(TokioTimer::new());
     let conn =
         builder.serve_connection_with_upgrades(TokioIo::new(Replay::new(read, stream)), service);
     tokio::pin!(conn);

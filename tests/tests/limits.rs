@@ -193,11 +193,7 @@ async fn metrics_can_live_on_a_listener_of_their_own() {
     let ops = format!("http://{}", edge.metrics_addr().unwrap());
     let metrics = reqwest::get(format!("{ops}/metrics")).await.unwrap();
     assert_eq!(metrics.status(), 200);
-    assert!(metrics
-        .text()
-        .await
-        .unwrap()
-        .contains("adic_edge_ready 1"));
+    assert!(metrics.text().await.unwrap().contains("adic_edge_ready 1"));
     assert_eq!(
         reqwest::get(format!("{ops}/readyz"))
             .await

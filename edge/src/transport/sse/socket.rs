@@ -11,11 +11,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::tls::Conn;
 use axum::body::Body;
 use axum::http::{header, Request, Response, Version};
 use axum::Router;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 use tower::ServiceExt;
 
 use super::PATH;
@@ -37,7 +37,7 @@ pub enum Head {
 
 /// Reads the first request head, at most `max_head` bytes (the caller bounds it in time), and
 /// decides.
-pub async fn read_head(stream: &mut TcpStream, max_head: usize) -> Head {
+pub async fn read_head(stream: &mut Conn, max_head: usize) -> Head {
     let mut buf = Vec::with_capacity(1024);
     loop {
         let mut chunk = [0u8; 1024];
@@ -77,7 +77,7 @@ fn is_sse(request: &Request<Body>) -> bool {
 }
 
 /// Answers a head that does not parse with 400 and the reason, in the one error shape.
-pub async fn refuse_malformed(stream: TcpStream, message: String, write_timeout: Duration) {
+pub async fn refuse_malformed(stream: Conn, message: String, write_timeout: Duration) {
     refuse(
         stream,
         axum::http::StatusCode::BAD_REQUEST,
@@ -89,7 +89,7 @@ pub async fn refuse_malformed(stream: TcpStream, message: String, write_timeout:
 
 /// Answers `status` with the message in the one error shape, and closes.
 pub async fn refuse(
-    mut stream: TcpStream,
+    mut stream: Conn,
     status: axum::http::StatusCode,
     message: String,
     write_timeout: Duration,
@@ -113,7 +113,7 @@ pub async fn refuse(
 
 /// Lets the router answer an SSE request and streams the answer to the socket.
 pub async fn serve(
-    mut stream: TcpStream,
+    mut stream: Conn,
     router: Router,
     request: Request<Body>,
     write_timeout: Duration,
@@ -130,11 +130,11 @@ pub async fn serve(
 pub struct Replay {
     read: Vec<u8>,
     at: usize,
-    io: TcpStream,
+    io: Conn,
 }
 
 impl Replay {
-    pub fn new(read: Vec<u8>, io: TcpStream) -> Replay {
+    pub fn new(read: Vec<u8>, io: Conn) -> Replay {
         Replay { read, at: 0, io }
     }
 }
@@ -210,7 +210,7 @@ fn to_request(parsed: &httparse::Request<'_, '_>) -> Result<Request<Body>, Strin
 /// Writes the head, then the body: with its length when it is known, else as chunks (HTTP/1.0:
 /// until the connection closes). A client that leaves is noticed by reading.
 async fn respond(
-    stream: &mut TcpStream,
+    stream: &mut Conn,
     response: Response<Body>,
     http10: bool,
     write_timeout: Duration,
@@ -242,8 +242,31 @@ async fn respond(
     write_all(stream, &[&head], write_timeout).await?;
     drop(head);
 
-    let mut body = body.into_data_stream();
-    let (mut reader, mut writer) = stream.split();
+    let body = body.into_data_stream();
+    match stream {
+        Conn::Plain(tcp) => {
+            let (reader, writer) = tcp.split();
+            pump(reader, writer, body, chunked, write_timeout).await
+        }
+        Conn::Tls(tls) => {
+            let (reader, writer) = tokio::io::split(&mut **tls);
+            pump(reader, writer, body, chunked, write_timeout).await
+        }
+    }
+}
+
+/// Streams the body's chunks to `writer` while watching `reader` for the client leaving.
+async fn pump<R, W>(
+    mut reader: R,
+    mut writer: W,
+    mut body: axum::body::BodyDataStream,
+    chunked: bool,
+    write_timeout: Duration,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     loop {
         let mut sink = [0u8; 64];
         let chunk = tokio::select! {
@@ -325,7 +348,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let client = tokio::spawn(async move {
-            let mut socket = TcpStream::connect(addr).await.unwrap();
+            let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
             for part in bytes {
                 socket.write_all(part).await.unwrap();
                 socket.flush().await.unwrap();
@@ -338,7 +361,8 @@ mod tests {
             }
             Some(socket)
         });
-        let (mut stream, _) = listener.accept().await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut stream = Conn::Plain(stream);
         let head = tokio::time::timeout(Duration::from_secs(5), read_head(&mut stream, 16 << 10))
             .await
             .unwrap();
