@@ -24,7 +24,7 @@ use crate::backoff::Backoff;
 use crate::error::Error;
 use crate::items::{CheckpointHook, Delivery, Items};
 use crate::proxy::Proxies;
-use crate::session::{self, Ended, HeaderHook, Net, Query, Shared};
+use crate::session::{self, Ended, HeaderHook, Net, Query, Shared, TokenHook};
 use crate::stats::StatsHandle;
 use crate::tls::{self, Roots};
 
@@ -46,9 +46,24 @@ pub enum Item {
 /// Connection changes, for status displays.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum State {
-    Connected { transport: Transport, url: String },
-    Reconnecting { after: Duration, reason: String },
-    FellBack { from: Transport, to: Transport },
+    Connected {
+        transport: Transport,
+        url: String,
+    },
+    Reconnecting {
+        after: Duration,
+        reason: String,
+    },
+    FellBack {
+        from: Transport,
+        to: Transport,
+    },
+    /// The edge refused the credentials (no token, a refused or expired one, or one that does
+    /// not allow the filter). The client keeps trying with backoff on the same transport,
+    /// asking the token provider again each time: another transport would be refused too.
+    Unauthorized {
+        reason: String,
+    },
 }
 
 /// A transport, best first.
@@ -100,6 +115,7 @@ impl Client {
             root_pems: Vec::new(),
             proxy: ProxySetting::Environment,
             headers: None,
+            token: None,
             checkpoint: None,
         }
     }
@@ -123,6 +139,7 @@ pub struct ClientBuilder {
     root_pems: Vec<Vec<u8>>,
     proxy: ProxySetting,
     headers: Option<HeaderHook>,
+    token: Option<TokenHook>,
     checkpoint: Option<CheckpointHook>,
 }
 
@@ -215,6 +232,19 @@ impl ClientBuilder {
         self
     }
 
+    /// The token (a JWT) for an edge with authentication on: `provider` is asked at every
+    /// connection attempt (sent as `Authorization: Bearer`) and, on a WebSocket, again a minute
+    /// before the token in use expires (sent in-band as an `Auth` message, so the connection
+    /// stays). Keep it quick: return a cached token that another task renews. A refused token
+    /// is reported as [`State::Unauthorized`], never as a reason to change transport.
+    pub fn token<F>(mut self, provider: F) -> Self
+    where
+        F: Fn() -> Option<String> + Send + Sync + 'static,
+    {
+        self.token = Some(Arc::new(provider));
+        self
+    }
+
     /// Called with a cursor once every item up to it has been processed: an item counts as
     /// processed when the consumer asks for the next one or calls [`Items::commit`]. Store the
     /// cursor, and start from it later with [`ClientBuilder::cursor`]. The hook runs on the
@@ -257,6 +287,7 @@ impl ClientBuilder {
             tls,
             proxies,
             headers: self.headers,
+            token: self.token,
         };
         let stats = StatsHandle::default();
         let (tx, rx) = mpsc::channel(self.buffer);
@@ -372,6 +403,25 @@ async fn run(settings: Settings, out: mpsc::Sender<Delivery>) {
             Ended::Lost(reason) => {
                 failures = 0;
                 backoff.ended(started);
+                reason
+            }
+            Ended::Refused(reason) => {
+                // Not the transport's fault: no fallback, and the next attempt asks the token
+                // provider again.
+                stats.lock().auth_refusals += 1;
+                failures = 0;
+                backoff.ended(started);
+                tracing::warn!(%reason, "the edge refused the credentials");
+                let refused = State::Unauthorized {
+                    reason: reason.clone(),
+                };
+                if out
+                    .send(Delivery::Item(Item::State(refused)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
                 reason
             }
             Ended::Failed(reason) => {

@@ -40,6 +40,7 @@ mod proxy;
 mod session;
 pub mod stats;
 pub mod tls;
+mod websocket;
 
 pub use client::{Client, ClientBuilder, Item, State, Transport};
 pub use error::Error;

@@ -9,20 +9,15 @@ use std::time::Duration;
 
 use adic_protocol::ws::{Gap, Reset};
 use adic_protocol::Cursor;
-use futures::StreamExt;
 use http::header::{HeaderName, HeaderValue, ACCEPT};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::Connector;
-use url::Url;
 
 use crate::client::{Item, Transport};
 use crate::http::Connection;
 use crate::items::Delivery;
-use crate::proxy::{self, Proxies};
+use crate::proxy::Proxies;
 use crate::stats::StatsHandle;
 
 /// No data and no heartbeat for this long: the connection is half-open.
@@ -30,38 +25,82 @@ pub const SILENCE: Duration = Duration::from_secs(45);
 /// How long a poll waits for new events.
 const POLL_WAIT: u64 = 20;
 /// Bound on establishing a connection (TCP, proxy tunnel, TLS, upgrade or response head).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Supplies the headers of each connection attempt.
 pub type HeaderHook = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
+/// Supplies the current token (a JWT) for each connection attempt and in-band refresh.
+pub type TokenHook = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
-/// How connections are made: TLS roots, proxies, extra headers.
+/// How connections are made: TLS roots, proxies, extra headers, the token.
 pub struct Net {
     pub tls: Arc<rustls::ClientConfig>,
     pub proxies: Proxies,
     pub headers: Option<HeaderHook>,
+    pub token: Option<TokenHook>,
 }
 
-type Headers = Vec<(HeaderName, HeaderValue)>;
+pub(crate) type Headers = Vec<(HeaderName, HeaderValue)>;
 
 impl Net {
-    /// This attempt's headers from the hook, checked.
-    fn headers(&self) -> Result<Headers, String> {
-        let Some(hook) = &self.headers else {
-            return Ok(Vec::new());
-        };
-        hook()
-            .into_iter()
-            .map(|(name, value)| {
-                let header = HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| format!("header hook: {name:?} is not a valid header name"))?;
-                let value = HeaderValue::from_str(&value).map_err(|_| {
-                    format!("header hook: the value of {name} has control or non-ASCII characters")
-                })?;
-                Ok((header, value))
-            })
-            .collect()
+    /// The token provider's current token.
+    pub(crate) fn token(&self) -> Option<String> {
+        self.token.as_ref().and_then(|hook| hook())
     }
+
+    /// This attempt's headers from the hook, checked, with `Authorization: Bearer` from the
+    /// token provider (unless the header hook set `Authorization` itself).
+    fn headers(&self) -> Result<Headers, String> {
+        let mut headers: Headers = match &self.headers {
+            None => Vec::new(),
+            Some(hook) => hook()
+                .into_iter()
+                .map(|(name, value)| {
+                    let header = HeaderName::from_bytes(name.as_bytes())
+                        .map_err(|_| format!("header hook: {name:?} is not a valid header name"))?;
+                    let value = HeaderValue::from_str(&value).map_err(|_| {
+                        format!(
+                            "header hook: the value of {name} has control or non-ASCII characters"
+                        )
+                    })?;
+                    Ok((header, value))
+                })
+                .collect::<Result<_, String>>()?,
+        };
+        if let Some(token) = self.token() {
+            if !headers
+                .iter()
+                .any(|(name, _)| name == http::header::AUTHORIZATION)
+            {
+                let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                    .map_err(|_| "token provider: the token has control or non-ASCII characters")?;
+                headers.push((http::header::AUTHORIZATION, value));
+            }
+        }
+        Ok(headers)
+    }
+}
+
+/// Why an edge refused the credentials (401, 403 with a `Bearer` challenge, as the edge sends
+/// both), from the challenge's description; `None` otherwise. A 403 without the challenge
+/// comes from something in between (a proxy that refuses upgrades) and is a transport failure.
+pub(crate) fn refusal(status: http::StatusCode, headers: &http::HeaderMap) -> Option<String> {
+    if status != http::StatusCode::UNAUTHORIZED && status != http::StatusCode::FORBIDDEN {
+        return None;
+    }
+    let challenge = headers
+        .get(http::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() >= 6 && v[..6].eq_ignore_ascii_case("bearer"));
+    if challenge.is_none() && status == http::StatusCode::FORBIDDEN {
+        return None;
+    }
+    let description = challenge
+        .and_then(|v| v.split("error_description=\"").nth(1))
+        .and_then(|v| v.split('"').next())
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default();
+    Some(format!("status {status}{description}"))
 }
 
 /// An error with its causes, for reasons a person reads (a TLS failure is in the causes).
@@ -94,6 +133,9 @@ pub enum Ended {
     Failed(String),
     /// Was established, then ended (closed by the edge, lost, silent).
     Lost(String),
+    /// The edge refused the credentials (401/403, WebSocket close 4401/4403): a new token is
+    /// needed, not another transport.
+    Refused(String),
     /// The consumer of the item stream went away.
     Stopped,
 }
@@ -108,7 +150,7 @@ pub struct Shared<'a> {
 impl Shared<'_> {
     /// Delivers an event unless it is at or before the cursor (same epoch: cursors of different
     /// epochs do not compare); false when the consumer is gone.
-    async fn event(&mut self, id: Cursor, event: Value) -> bool {
+    pub(crate) async fn event(&mut self, id: Cursor, event: Value) -> bool {
         if self
             .cursor
             .is_some_and(|c| c.epoch == id.epoch && id.seq <= c.seq)
@@ -124,7 +166,7 @@ impl Shared<'_> {
     }
 
     /// Moves the cursor past filtered-out events; false when the consumer is gone.
-    async fn progress(&mut self, id: Cursor) -> bool {
+    pub(crate) async fn progress(&mut self, id: Cursor) -> bool {
         if self
             .cursor
             .is_some_and(|c| c.epoch == id.epoch && id.seq <= c.seq)
@@ -135,7 +177,7 @@ impl Shared<'_> {
         self.out.send(Delivery::Progress(id)).await.is_ok()
     }
 
-    async fn item(&mut self, item: Item) -> bool {
+    pub(crate) async fn item(&mut self, item: Item) -> bool {
         match &item {
             Item::Reset(reset) => {
                 *self.cursor = Some(reset.current);
@@ -148,7 +190,7 @@ impl Shared<'_> {
     }
 }
 
-fn query_string(query: &Query, resume: Option<(&str, Cursor)>) -> String {
+pub(crate) fn query_string(query: &Query, resume: Option<(&str, Cursor)>) -> String {
     let mut parts = Vec::new();
     if let Some(events) = &query.events {
         parts.push(format!("events={events}"));
@@ -186,102 +228,11 @@ pub async fn run(
         }
     };
     match transport {
-        Transport::WebSocket => websocket(base, query, net, headers, shared, connected).await,
+        Transport::WebSocket => {
+            crate::websocket::run(base, query, net, headers, shared, connected).await
+        }
         Transport::Sse => sse(base, query, net, headers, shared, connected).await,
         Transport::Polling => polling(base, query, net, headers, shared, connected).await,
-    }
-}
-
-/// Opens the WebSocket: TCP (through a `CONNECT` tunnel when a proxy applies), TLS for
-/// `https` edges, then the upgrade with the extra headers.
-async fn open_websocket(
-    base: &str,
-    url: &str,
-    net: &Net,
-    headers: Headers,
-) -> Result<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    String,
-> {
-    let target = Url::parse(base).map_err(|e| e.to_string())?;
-    let host = target.host_str().unwrap_or_default().to_owned();
-    let port = target.port_or_known_default().unwrap_or(80);
-    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
-    request.headers_mut().extend(headers);
-    let stream = proxy::connect(net.proxies.for_url(&target), &host, port, CONNECT_TIMEOUT).await?;
-    let connector = Connector::Rustls(Arc::clone(&net.tls));
-    let handshake =
-        tokio_tungstenite::client_async_tls_with_config(request, stream, None, Some(connector));
-    match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
-        Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(e)) => Err(chain(&e)),
-        Err(_) => Err("WebSocket handshake timed out".into()),
-    }
-}
-
-async fn websocket(
-    base: &str,
-    query: &Query,
-    net: &Net,
-    headers: Headers,
-    shared: &mut Shared<'_>,
-    connected: impl FnOnce(),
-) -> Ended {
-    let ws_base = base.replacen("http", "ws", 1);
-    let resume = shared.cursor.map(|c| ("since", c));
-    let url = format!("{ws_base}/v1/ws/events{}", query_string(query, resume));
-    let mut ws = match open_websocket(base, &url, net, headers).await {
-        Ok(ws) => ws,
-        Err(why) => return Ended::Failed(why),
-    };
-    connected();
-    loop {
-        let message = match tokio::time::timeout(SILENCE, ws.next()).await {
-            Err(_) => return Ended::Lost("no data and no ping within 45 s".into()),
-            Ok(None) => return Ended::Lost("connection ended".into()),
-            Ok(Some(Err(e))) => return Ended::Lost(chain(&e)),
-            Ok(Some(Ok(message))) => message,
-        };
-        let text = match message {
-            Message::Text(text) => text,
-            Message::Close(frame) => {
-                return Ended::Lost(frame.map_or_else(
-                    || "closed".into(),
-                    |f| format!("closed {}: {}", u16::from(f.code), f.reason),
-                ));
-            }
-            _ => continue,
-        };
-        let Ok(value) = serde_json::from_str::<Value>(text.as_str()) else {
-            continue;
-        };
-        let alive = match value["type"].as_str() {
-            Some("Event") => match value["id"].as_str().and_then(|id| id.parse().ok()) {
-                Some(id) => shared.event(id, value["event"].clone()).await,
-                None => true,
-            },
-            Some("Snapshot") => shared.item(Item::Snapshot(value["event"].clone())).await,
-            Some("Progress") => match value["id"].as_str().and_then(|id| id.parse().ok()) {
-                Some(id) => shared.progress(id).await,
-                None => true,
-            },
-            Some("Gap") => match serde_json::from_value::<Gap>(value) {
-                Ok(gap) => shared.item(Item::Gap(gap)).await,
-                Err(_) => true,
-            },
-            Some("Reset") => match serde_json::from_value::<Reset>(value) {
-                Ok(reset) => shared.item(Item::Reset(reset)).await,
-                Err(_) => true,
-            },
-            Some("Error") => {
-                tracing::warn!(message = %value["message"], "edge reported an error");
-                true
-            }
-            _ => true,
-        };
-        if !alive {
-            return Ended::Stopped;
-        }
     }
 }
 
@@ -309,7 +260,12 @@ async fn sse(
     let response =
         match tokio::time::timeout(CONNECT_TIMEOUT, connection.get(&path, &headers)).await {
             Ok(Ok(r)) if r.status().is_success() => r,
-            Ok(Ok(r)) => return Ended::Failed(format!("status {}", r.status())),
+            Ok(Ok(r)) => {
+                return match refusal(r.status(), r.headers()) {
+                    Some(why) => Ended::Refused(why),
+                    None => Ended::Failed(format!("status {}", r.status())),
+                }
+            }
             Ok(Err(why)) => return Ended::Failed(why),
             Err(_) => return Ended::Failed("no response within 10 s".into()),
         };
@@ -411,7 +367,8 @@ async fn polling(
         .await
         {
             Ok(Ok(page)) => page,
-            Ok(Err(why)) => return lost_or_failed(established, why),
+            Ok(Err(PollError::Refused(why))) => return Ended::Refused(why),
+            Ok(Err(PollError::Other(why))) => return lost_or_failed(established, why),
             Err(_) => return lost_or_failed(established, "poll timed out".into()),
         };
         if let Some(connected) = connected.take() {
@@ -451,21 +408,36 @@ async fn poll(
     net: &Net,
     path: &str,
     headers: &[(HeaderName, HeaderValue)],
-) -> Result<Value, String> {
+) -> Result<Value, PollError> {
     if !connection.reusable().await {
-        *connection = Connection::open(base, &net.proxies, &net.tls, CONNECT_TIMEOUT).await?;
+        *connection = Connection::open(base, &net.proxies, &net.tls, CONNECT_TIMEOUT)
+            .await
+            .map_err(PollError::Other)?;
     }
-    let response = connection.get(path, headers).await?;
+    let response = connection
+        .get(path, headers)
+        .await
+        .map_err(PollError::Other)?;
     if !response.status().is_success() {
-        return Err(format!("status {}", response.status()));
+        return Err(match refusal(response.status(), response.headers()) {
+            Some(why) => PollError::Refused(why),
+            None => PollError::Other(format!("status {}", response.status())),
+        });
     }
     let body = response
         .into_body()
         .collect()
         .await
-        .map_err(|e| chain(&e))?
+        .map_err(|e| PollError::Other(chain(&e)))?
         .to_bytes();
-    serde_json::from_slice(&body).map_err(|e| format!("a page that is not JSON: {e}"))
+    serde_json::from_slice(&body)
+        .map_err(|e| PollError::Other(format!("a page that is not JSON: {e}")))
+}
+
+/// Why a poll got no page.
+enum PollError {
+    Refused(String),
+    Other(String),
 }
 
 fn lost_or_failed(established: bool, why: String) -> Ended {
@@ -486,14 +458,47 @@ mod tests {
             tls: crate::tls::client_config(crate::tls::Roots::AddedOnly, &[]).unwrap(),
             proxies: Proxies::none(),
             headers: Some(Arc::new(move || headers.clone())),
+            token: Some(Arc::new(|| Some("t.o.k".to_owned()))),
         };
         let good = net(vec![("Authorization".into(), "Bearer x".into())]);
         assert_eq!(good.headers().unwrap()[0].0, "authorization");
+        assert_eq!(
+            good.headers().unwrap().len(),
+            1,
+            "the hook's Authorization wins"
+        );
+        let token_only = net(Vec::new()).headers().unwrap();
+        assert_eq!(token_only[0].1, "Bearer t.o.k");
         let bad_name = net(vec![("Bad Name".into(), "x".into())]).headers();
         assert!(bad_name
             .unwrap_err()
             .contains("\"Bad Name\" is not a valid header name"));
         let bad_value = net(vec![("X-Token".into(), "a\nb".into())]).headers();
         assert!(bad_value.unwrap_err().contains("X-Token"));
+    }
+
+    #[test]
+    fn only_the_edges_bearer_challenge_is_a_credentials_refusal() {
+        let with = |challenge: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_str(challenge).unwrap(),
+            );
+            h
+        };
+        let expired = with("Bearer realm=\"adic-stream\", error=\"invalid_token\", error_description=\"the token expired\"");
+        assert_eq!(
+            refusal(http::StatusCode::UNAUTHORIZED, &expired).as_deref(),
+            Some("status 401 Unauthorized: the token expired")
+        );
+        assert!(refusal(http::StatusCode::FORBIDDEN, &expired).is_some());
+        let none = http::HeaderMap::new();
+        assert!(
+            refusal(http::StatusCode::FORBIDDEN, &none).is_none(),
+            "a proxy's plain 403 is a transport failure (fall back)"
+        );
+        assert!(refusal(http::StatusCode::UNAUTHORIZED, &none).is_some());
+        assert!(refusal(http::StatusCode::BAD_GATEWAY, &expired).is_none());
     }
 }

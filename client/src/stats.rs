@@ -21,6 +21,8 @@ pub struct Stats {
     pub reconnects: u64,
     /// Connection attempts that could not be established.
     pub failed_attempts: u64,
+    /// Attempts or connections the edge refused for their credentials (401, 403, 4401, 4403).
+    pub auth_refusals: u64,
     /// Times a transport was given up for a lower one.
     pub fallbacks: u64,
     /// Events handed to the consumer, by dotted kind name (`message.new`); a kind this client

@@ -63,6 +63,10 @@ struct Tail {
         hide_env_values = true
     )]
     headers: Vec<String>,
+    /// A file holding the token (JWT) for an edge with authentication on; read again at every
+    /// connection and before the token in use expires, so a renewed file is picked up.
+    #[arg(long, env = "ADIC_TAIL_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<std::path::PathBuf>,
     /// Exit after this many events, snapshot values included (0 if they arrived, 1 if
     /// `--within` ran out first).
     #[arg(long, env = "ADIC_TAIL_COUNT")]
@@ -105,6 +109,16 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         builder = builder.headers(move || headers.clone());
+    }
+    if let Some(path) = tail.token_file.clone() {
+        std::fs::read_to_string(&path)
+            .with_context(|| format!("reading --token-file {}", path.display()))?;
+        builder = builder.token(move || {
+            std::fs::read_to_string(&path)
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+        });
     }
     if let Some(events) = &tail.events {
         builder = builder.events(events.split(',').map(str::trim));
@@ -209,6 +223,9 @@ fn print(item: &Item, json: bool, last: &mut Option<Cursor>) {
         }
         Item::State(State::FellBack { from, to }) => {
             eprintln!("{from} unavailable; falling back to {to}")
+        }
+        Item::State(State::Unauthorized { reason }) => {
+            eprintln!("not authorized ({reason}); check the token")
         }
     }
 }

@@ -127,3 +127,9 @@ pub async fn stream_start(http_base: &str) -> Cursor {
 pub fn log_numbers(events: &[Numbered]) -> Vec<u64> {
     events.iter().filter(|e| !e.snapshot).map(|e| e.n).collect()
 }
+
+/// The cursor before the first event of the stream `edge` serves (read from the edge itself,
+/// whatever its listener speaks).
+pub fn stream_start_of(edge: &adic_tests::edge::TestEdge) -> Cursor {
+    Cursor::new(edge.state().feed.epoch(), 0)
+}
