@@ -33,7 +33,11 @@ pub fn run_probe(cli: &Cli) -> Option<i32> {
         return None;
     };
     let url = if args.target.starts_with('/') {
-        let listen = std::env::var("ADIC_EDGE_LISTEN").ok();
+        // The metrics listener serves health too, always over plain HTTP (the client port
+        // may serve TLS).
+        let listen = ["ADIC_EDGE_METRICS_LISTEN", "ADIC_EDGE_LISTEN"]
+            .into_iter()
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
         crate::probe::default_url(listen.as_deref(), &args.target)
     } else {
         args.target.clone()

@@ -40,8 +40,8 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct ProbeArgs {
-    /// A full `http://` URL, or a path on the local edge at the port `ADIC_EDGE_LISTEN` names
-    /// (default 9121).
+    /// A full `http://` URL, or a path on the local edge at the port `ADIC_EDGE_METRICS_LISTEN`
+    /// (plain HTTP even when the client port serves TLS), else `ADIC_EDGE_LISTEN` (default 9121).
     #[arg(default_value = "/healthz")]
     pub target: String,
     /// How long the answer may take.

@@ -69,7 +69,7 @@ pub fn probe(url: &str, timeout: Duration) -> Result<String, String> {
 }
 
 /// The URL probed when none is given: `path` on this machine at the port the edge listens on
-/// (`ADIC_EDGE_LISTEN`, else 9121).
+/// (`ADIC_EDGE_METRICS_LISTEN`, else `ADIC_EDGE_LISTEN`, else 9121).
 pub fn default_url(listen: Option<&str>, path: &str) -> String {
     let port = listen
         .and_then(|l| l.rsplit_once(':'))

@@ -72,6 +72,8 @@ fn seconds(text: &str) -> Option<u64> {
 fn same_setting(chart: &str, default: Option<&str>) -> bool {
     match default {
         None => chart == "false" || chart.is_empty(),
+        // clap shows an empty default as `""`.
+        Some("\"\"") => chart.is_empty(),
         Some(d) if d == chart => true,
         Some(d) => {
             d.ends_with(|c: char| c.is_ascii_alphabetic())
@@ -266,10 +268,79 @@ fn render_rules_hold_for_every_values_file() {
             );
             assert!(!text.contains("job=\\\"adic-edge\\\""), "{name}");
         }
+        // Metrics are scraped where the edge serves them: the client port, or a port of their
+        // own that the Service names `metrics` and the client port does not serve.
+        let metrics_port = edge["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "metrics")
+            .map(|p| p["containerPort"].as_u64().unwrap());
+        match metrics_port {
+            Some(port) => assert_eq!(
+                settings["ADIC_EDGE_METRICS_LISTEN"],
+                format!("0.0.0.0:{port}"),
+                "{name}"
+            ),
+            None => assert_eq!(settings["ADIC_EDGE_METRICS_LISTEN"], "", "{name}"),
+        }
         if let Some(monitor) = find(&docs, "ServiceMonitor", "") {
-            assert_eq!(monitor["spec"]["endpoints"][0]["port"], "http", "{name}");
+            let scraped = if metrics_port.is_some() {
+                "metrics"
+            } else {
+                "http"
+            };
+            assert_eq!(monitor["spec"]["endpoints"][0]["port"], scraped, "{name}");
             assert_eq!(
                 monitor["spec"]["endpoints"][0]["path"], "/metrics",
+                "{name}"
+            );
+            if metrics_port.is_some() {
+                let service = find(&docs, "Service", "-edge").unwrap();
+                assert!(
+                    service["spec"]["ports"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|p| p["name"] == "metrics"),
+                    "{name}"
+                );
+            }
+        }
+        // Every file the edge is told to read is mounted, from a Secret or the chart's
+        // ConfigMap; with TLS the kubelet probes over HTTPS.
+        let mounts: Vec<String> = edge["volumeMounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| m["mountPath"].as_str().unwrap().to_owned())
+            .collect();
+        for var in [
+            "ADIC_EDGE_TLS_CERT",
+            "ADIC_EDGE_TLS_KEY",
+            "ADIC_EDGE_AUTH_HS256_SECRET_FILE",
+            "ADIC_EDGE_AUTH_PUBLIC_KEY",
+        ] {
+            let path = &settings[var];
+            if !path.is_empty() {
+                assert!(
+                    mounts.iter().any(|m| path.starts_with(&format!("{m}/"))),
+                    "{name}: {var}={path} is not under a mount: {mounts:?}"
+                );
+            }
+        }
+        let tls = !settings["ADIC_EDGE_TLS_CERT"].is_empty();
+        for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+            let scheme = if tls { "HTTPS" } else { "HTTP" };
+            assert_eq!(edge[probe]["httpGet"]["scheme"], scheme, "{name}: {probe}");
+        }
+        if !settings["ADIC_EDGE_AUTH_PUBLIC_KEY"].is_empty() {
+            let key = find(&docs, "ConfigMap", "-auth-key").expect("the key's ConfigMap");
+            assert!(
+                key["data"]["public.pem"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("-----BEGIN PUBLIC KEY-----"),
                 "{name}"
             );
         }

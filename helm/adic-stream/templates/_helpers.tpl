@@ -136,3 +136,45 @@ app.kubernetes.io/component: {{ .component }}
     secretName: {{ .Values.nats.tlsSecret }}
 {{- end }}
 {{- end -}}
+
+{{/* The edge's volumes: NATS credentials and CA, its own certificate, the token keys. */}}
+{{- define "adic-stream.edgeVolumeMounts" -}}
+{{ include "adic-stream.natsVolumeMounts" . }}
+{{- if .Values.edge.tlsSecret }}
+- name: edge-tls
+  mountPath: /etc/adic/edge-tls
+  readOnly: true
+{{- end }}
+{{- if .Values.edge.auth.hs256SecretName }}
+- name: auth-secret
+  mountPath: /etc/adic/auth-secret
+  readOnly: true
+{{- end }}
+{{- if .Values.edge.auth.publicKey }}
+- name: auth-key
+  mountPath: /etc/adic/auth-key
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "adic-stream.edgeVolumes" -}}
+{{ include "adic-stream.natsVolumes" . }}
+{{- if .Values.edge.tlsSecret }}
+- name: edge-tls
+  secret:
+    secretName: {{ .Values.edge.tlsSecret }}
+{{- end }}
+{{- if .Values.edge.auth.hs256SecretName }}
+- name: auth-secret
+  secret:
+    secretName: {{ .Values.edge.auth.hs256SecretName }}
+    items:
+      - key: {{ .Values.edge.auth.hs256SecretKey }}
+        path: hs256
+{{- end }}
+{{- if .Values.edge.auth.publicKey }}
+- name: auth-key
+  configMap:
+    name: {{ include "adic-stream.fullname" . }}-auth-key
+{{- end }}
+{{- end -}}
