@@ -60,11 +60,11 @@ impl EdgeProcess {
             .arg("serve")
             .args(&self.args)
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
