@@ -12,6 +12,11 @@
  *   transport=sse|websocket force one transport
  *   events=a,b  priority=p  start with these filters (the page keeps them in its URL)
  *
+ * On an edge with authentication on, open the page with `#token=<JWT>` (the fragment never
+ * reaches a server or its logs). The token is sent in-band on WebSocket (an `Auth` message) and
+ * as `token=` on SSE (EventSource cannot set headers). A refused or expired token stops the
+ * page with "not authorized" and the edge's reason, rather than reconnecting forever.
+ *
  * Event strings are untrusted: the DOM is built with createElement/textContent only.
  * Tests read the page through the read-only `window.adicDashboard` object at the end.
  */
@@ -94,6 +99,9 @@
   const forcedTransport = ['sse', 'websocket'].indexOf(params.get('transport')) >= 0 ? params.get('transport') : null;
   const WS_BASE = (secure ? 'wss://' : 'ws://') + edgeHost + '/v1/ws/events';
   const SSE_BASE = (secure ? 'https://' : 'http://') + edgeHost + '/v1/sse/events';
+  const POLL_BASE = (secure ? 'https://' : 'http://') + edgeHost + '/v1/events';
+  const TOKEN = new URLSearchParams(location.hash.replace(/^#/, '')).get('token') || params.get('token') || null;
+  const TOKEN_HINT = TOKEN ? ' Open the page again with a fresh #token=<JWT>.' : ' Open the page with #token=<JWT>.';
 
   // ---------------------------------------------------------------- state
 
@@ -416,6 +424,7 @@
           + (Array.isArray(msg.events) ? msg.events.map(str).join(', ') : '?') + '.');
         break;
       case 'Pong':
+      case 'Authenticated':
         break;
       case 'Error':
         notice('The edge answered: ' + str(msg.message), 'error');
@@ -463,6 +472,9 @@
     socket.onopen = function () {
       if (conn !== c) return;
       c.open = true;
+      // The token in-band (never in the URL). Without one, a Ping: an edge that needs a token
+      // answers it with close 4401 at once instead of after its sign-in timeout.
+      socket.send(JSON.stringify(TOKEN ? { type: 'Auth', token: TOKEN } : { type: 'Ping' }));
       becameLive(c);
     };
     socket.onmessage = function (m) {
@@ -512,6 +524,11 @@
         notice('The edge is shutting down; moving to another one.', 'info');
         if (!model.cursor && resume) advance(resume[1]);
         break;
+      case 4401:
+      case 4403:
+        if (!model.cursor && resume) advance(resume[1]);
+        stop('Not authorized: ' + (ev.reason || 'the edge refused the token').replace(/\s*resume=\S+/, '') + '.' + TOKEN_HINT);
+        return;
       default:
         notice('Connection lost' + (ev.code && ev.code !== 1006 ? ' (code ' + ev.code + ')' : '') + '.', 'warn');
     }
@@ -525,6 +542,7 @@
     }
     const q = filterQuery(new URLSearchParams());
     if (model.cursor) q.set('last_event_id', model.cursor);
+    if (TOKEN) q.set('token', TOKEN);
     const es = new EventSource(SSE_BASE + '?' + q.toString());
     const c = {
       transport: 'sse', socket: es, open: false, sawLog: false,
@@ -541,9 +559,30 @@
       // Reconnect on our own schedule (the browser's would not prefer WebSocket again).
       es.close();
       conn = null;
-      notice(c.open ? 'Connection lost.' : 'Could not reach the edge.', 'warn');
-      scheduleReconnect();
+      if (c.open) {
+        notice('Connection lost.', 'warn');
+        scheduleReconnect();
+        return;
+      }
+      // EventSource hides the status of a refused stream: ask the polling endpoint, which
+      // answers the same way, whether this is a refused token.
+      setState('reconnecting');
+      whyRefused(q, function (reason) {
+        if (model.state !== 'reconnecting' || conn) return;
+        if (reason) {
+          stop('Not authorized: ' + reason + TOKEN_HINT);
+        } else {
+          notice('Could not reach the edge.', 'warn');
+          scheduleReconnect();
+        }
+      });
     };
+    es.addEventListener('expired', function () {
+      if (conn !== c) return;
+      conn = null;
+      es.close();
+      stop('Not authorized: the token expired.' + TOKEN_HINT);
+    });
     const onEvent = function (e) {
       if (conn !== c) return;
       lastHeard = Date.now();
@@ -573,6 +612,22 @@
       notice('The event stream was recreated; continuing from ' + str(r.current) + '.', 'warn');
       forgetPosition(typeof r.current === 'string' ? r.current : null);
     });
+  }
+
+  /** Calls `done` with the edge's reason when it refuses this query's token, else with null. */
+  function whyRefused(q, done) {
+    if (typeof fetch !== 'function') { done(null); return; }
+    const probe = new URLSearchParams(q);
+    probe.delete('last_event_id');
+    probe.delete('snapshot');
+    probe.set('wait', '0');
+    probe.set('limit', '1');
+    fetch(POLL_BASE + '?' + probe.toString(), { cache: 'no-store' }).then(function (r) {
+      if (r.status !== 401 && r.status !== 403) { done(null); return; }
+      return r.json().then(function (body) {
+        done(body && typeof body.error === 'string' ? body.error : 'status ' + r.status);
+      }, function () { done('status ' + r.status); });
+    }, function () { done(null); });
   }
 
   function becameLive(c) {
@@ -1244,6 +1299,8 @@
       get transport() { return model.state === 'live' ? model.transport : null; },
       /** 'connecting' | 'live' | 'reconnecting' | 'stopped'. */
       get state() { return model.state; },
+      /** Why the page stopped ('' unless stopped), e.g. "Not authorized: …". */
+      get stoppedReason() { return model.state === 'stopped' ? model.stoppedReason : ''; },
       /** `count` of the newest tips.update, null before one arrived. */
       get tipsCount() { return model.tipsCount; },
       /** Events received since the page opened (snapshots not included). */

@@ -40,12 +40,21 @@ impl Demo {
 
     /// Serves the demo on `listen`, e.g. the address of one that was shut down.
     pub async fn start_on(listen: SocketAddr) -> anyhow::Result<Demo> {
-        let mut settings = DemoSettings {
+        Demo::start_with(adic_edge::config::EdgeSettings {
+            listen,
+            ..adic_edge::config::EdgeSettings::default()
+        })
+        .await
+    }
+
+    /// Serves the demo with these edge settings (authentication, say).
+    pub async fn start_with(edge: adic_edge::config::EdgeSettings) -> anyhow::Result<Demo> {
+        let settings = DemoSettings {
             speed: 20.0,
             seed: Some(20),
+            edge,
             ..DemoSettings::default()
         };
-        settings.edge.listen = listen;
         let app = demo::start(settings).await?;
         let addr = app.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -7,10 +7,12 @@
 //! the filters narrow the view. Needs `chromium` (`apt-get install -y chromium`); without it the
 //! tests fail rather than skip.
 
+use adic_edge::auth::{AuthMode, Secret};
 use adic_tests::browser::Browser;
 use adic_tests::dashboard_page::{
     agree_with_witness, extra_screenshots, poll_page, total, wait_live, Demo, Witness, STATUS,
 };
+use adic_tests::tokens::{claims, Signer, SECRET};
 use anyhow::Context;
 use serde_json::Value;
 
@@ -299,6 +301,69 @@ async fn dashboard_reconnects_when_its_edge_restarts() -> anyhow::Result<()> {
         "page errors: {:?}",
         browser.page_errors()
     );
+    drop(browser);
+    demo.shutdown().await
+}
+
+/// On an edge with authentication on: without a token the page says "not authorized" and
+/// stops (no reconnect loop), over WebSocket and over SSE; with `#token=` it is live over both
+/// and shows only the kinds the token allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_on_an_edge_that_needs_a_token() -> anyhow::Result<()> {
+    adic_tests::init_logs();
+    let mut edge = adic_edge::config::EdgeSettings {
+        listen: "127.0.0.1:0".parse()?,
+        ..adic_edge::config::EdgeSettings::default()
+    };
+    edge.auth.mode = AuthMode::Jwt;
+    edge.auth.hs256_secret = Some(Secret(SECRET.into()));
+    let demo = Demo::start_with(edge).await?;
+    let mut browser = Browser::launch().await?;
+    let stopped = "(() => ({ state: window.adicDashboard.state, why: window.adicDashboard.stoppedReason }))()";
+    for page in ["/", "/?transport=sse"] {
+        browser.navigate(&demo.url(page)).await?;
+        let status = poll_page(&mut browser, "stopped as not authorized", stopped, |s| {
+            s["state"] == "stopped"
+        })
+        .await?;
+        let why = status["why"].as_str().unwrap_or_default();
+        assert!(
+            why.starts_with("Not authorized: ") && why.contains("token is required"),
+            "{page}: {why}"
+        );
+    }
+
+    let token = Signer::Hs256.sign(&claims("dashboard", &["high"], 600), None);
+    for (page, transport, label) in [
+        (format!("/#token={token}"), "websocket", "WebSocket"),
+        (format!("/?transport=sse#token={token}"), "sse", "SSE"),
+    ] {
+        browser.navigate(&demo.url(&page)).await?;
+        wait_live(&mut browser, transport, label).await?;
+        poll_page(
+            &mut browser,
+            "high-priority events only",
+            "window.adicDashboard.feedKinds().slice(0, 10)",
+            |v| v.as_array().is_some_and(|k| k.len() == 10),
+        )
+        .await?;
+        let kinds = browser
+            .eval("window.adicDashboard.feedKinds()")
+            .await?
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let high: Vec<&str> = adic_protocol::Kind::all()
+            .filter(|k| k.priority() == adic_protocol::Priority::High)
+            .map(|k| k.name())
+            .collect();
+        assert!(
+            kinds
+                .iter()
+                .all(|k| high.contains(&k.as_str().unwrap_or(""))),
+            "{transport}: {kinds:?}"
+        );
+    }
     drop(browser);
     demo.shutdown().await
 }
