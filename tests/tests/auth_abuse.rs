@@ -74,6 +74,10 @@ async fn forged_and_misused_tokens_are_refused_while_a_good_client_receives_ever
     later["nbf"] = json!(now() + 600);
     let mut expired = valid.clone();
     expired["exp"] = json!(now() - 5);
+    let mut absurd_exp = valid.clone();
+    absurd_exp["exp"] = json!(1e300);
+    let mut largest_exp = valid.clone();
+    largest_exp["exp"] = json!(u64::MAX);
     let mut wrong_aud = valid.clone();
     wrong_aud["aud"] = json!("someone-else");
     let mut wrong_iss = valid.clone();
@@ -106,6 +110,18 @@ async fn forged_and_misused_tokens_are_refused_while_a_good_client_receives_ever
             format!("Bearer {}", Signer::Rs256.sign(&expired, None)),
             401,
             "expired",
+        ),
+        (
+            "an exp past any time",
+            format!("Bearer {}", Signer::Rs256.sign(&absurd_exp, None)),
+            401,
+            "exp",
+        ),
+        (
+            "the largest exp",
+            format!("Bearer {}", Signer::Rs256.sign(&largest_exp, None)),
+            401,
+            "is not a time",
         ),
         (
             "not yet valid",

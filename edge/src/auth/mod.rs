@@ -41,6 +41,9 @@ use keys::Keys;
 /// secret never shows in `ps`).
 pub const SECRET_ENV: &str = "ADIC_EDGE_AUTH_HS256_SECRET";
 
+/// The latest `exp` accepted: 9999-12-31T23:59:59Z.
+const LAST_EXP: u64 = 253_402_300_799;
+
 /// Whether requests need a token.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthMode {
@@ -426,7 +429,12 @@ impl Auth {
                 self.claim
             )));
         }
-        let ends_at = UNIX_EPOCH + Duration::from_secs(exp) + self.leeway;
+        // A signed token can carry any number; past the year 9999 it is not a time.
+        let ends_at = UNIX_EPOCH
+            .checked_add(Duration::from_secs(exp))
+            .and_then(|t| t.checked_add(self.leeway))
+            .filter(|_| exp <= LAST_EXP)
+            .ok_or_else(|| AuthError::Invalid(format!("exp {exp} is not a time")))?;
         // The same instant a connection is closed at: a token is never accepted after it.
         if SystemTime::now() >= ends_at {
             return Err(AuthError::Expired);
