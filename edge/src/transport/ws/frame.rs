@@ -132,7 +132,8 @@ impl Reader {
             ));
         }
         let held = self.partial.as_ref().map_or(0, |(_, p)| p.len() as u64);
-        if !is_control && held + len > self.max_message as u64 {
+        // Saturating: a continuation's 64-bit length can be anything (up to `u64::MAX`).
+        if !is_control && held.saturating_add(len) > self.max_message as u64 {
             return Err(FrameError::TooLarge(self.max_message));
         }
         let len = len as usize;
@@ -347,6 +348,28 @@ mod tests {
         let header = &client(true, OP_TEXT, &vec![b'x'; 1 << 20])[..14];
         let got = read_all(&mut Reader::new(1024), header);
         assert_eq!(got, vec![Err(FrameError::TooLarge(1024))]);
+    }
+
+    #[test]
+    fn a_continuation_announcing_the_largest_length_is_too_large() {
+        // Found by fuzzing (fuzz/regressions/ws_frames): with a fragment held, a continuation
+        // header of length u64::MAX overflowed the size check (a panic in debug builds; in
+        // release the wrapped sum passed it and the read panicked on the length).
+        let mut bytes = client(false, OP_TEXT, b"a");
+        bytes.extend_from_slice(&[0x80 | OP_CONTINUATION, 0x80 | 127]);
+        bytes.extend_from_slice(&u64::MAX.to_be_bytes());
+        bytes.extend_from_slice(&[0; 8]);
+        let got = read_all(&mut Reader::new(1024), &bytes);
+        assert_eq!(got, vec![Err(FrameError::TooLarge(1024))]);
+        // Lengths just past what `usize` arithmetic on the header would hold.
+        for len in [u64::MAX - 3, u64::MAX - 14, 1 << 63] {
+            let mut bytes = client(false, OP_TEXT, b"abc");
+            bytes.extend_from_slice(&[0x80 | OP_CONTINUATION, 0x80 | 127]);
+            bytes.extend_from_slice(&len.to_be_bytes());
+            bytes.extend_from_slice(&[0; 20]);
+            let got = read_all(&mut Reader::new(1024), &bytes);
+            assert_eq!(got, vec![Err(FrameError::TooLarge(1024))], "length {len}");
+        }
     }
 
     #[test]
