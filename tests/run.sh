@@ -6,6 +6,8 @@
 #
 #   ADIC_TEST_TOOLS   where Compose v2 is installed (default target/test-tools)
 #   ADIC_NO_INSTALL=1 install nothing; tests that need a missing tool fail, Docker ones skip
+#   ADIC_TEST_FUZZ=skip  leave out the short fuzzing run that ends a full run (fuzz/run.sh,
+#                     ADIC_TEST_FUZZ_SECONDS per target, default 15; see docs/fuzzing.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -87,4 +89,13 @@ if [ $# -eq 0 ] && docker info >/dev/null 2>&1; then
   echo "core end-to-end tests with NATS in containers"
   ADIC_TEST_NATS=docker cargo test -p adic-tests \
     --test harness --test delivery --test resume --test polling --test filters
+fi
+
+# Fuzzing, briefly: every fuzz target for a few seconds on the stable toolchain (cargo-fuzz,
+# installed into target/test-tools when missing), failing on any crash, and every input that
+# once crashed a target (fuzz/regressions) replayed. Only for a full run; ADIC_TEST_FUZZ=skip
+# leaves it out. Longer runs: fuzz/run.sh <seconds>.
+if [ $# -eq 0 ] && [ "${ADIC_TEST_FUZZ:-on}" != skip ]; then
+  echo "fuzzing: every target for ${ADIC_TEST_FUZZ_SECONDS:-15}s (ADIC_TEST_FUZZ=skip leaves this out)"
+  fuzz/run.sh "${ADIC_TEST_FUZZ_SECONDS:-15}"
 fi

@@ -135,3 +135,37 @@ mod tests {
         assert_ne!(a, Epoch::derive("OTHER", 1_700_000_000_000_000_000));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn every_cursor_round_trips(epoch: u32, seq: u64) {
+            let cursor = Cursor::new(Epoch(epoch), seq);
+            prop_assert_eq!(cursor.to_string().parse::<Cursor>(), Ok(cursor));
+            let json = serde_json::to_string(&cursor).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Cursor>(&json).unwrap(), cursor);
+        }
+
+        #[test]
+        fn parsing_any_string_is_total(text in any::<String>()) {
+            match text.parse::<Cursor>() {
+                Ok(cursor) => prop_assert_eq!(cursor.to_string().parse::<Cursor>(), Ok(cursor)),
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+
+        #[test]
+        fn near_misses_are_refused(text in "[0-9a-fA-F]{0,10}-?[0-9+-]{0,22}") {
+            if let Ok(cursor) = text.parse::<Cursor>() {
+                // Only the canonical shape parses (case of the hex digits aside).
+                prop_assert_eq!(cursor.to_string(), text.trim().to_ascii_lowercase()
+                    .split_once('-').map(|(e, s)| format!("{e}-{}", s.parse::<u64>().unwrap())).unwrap());
+            }
+        }
+    }
+}

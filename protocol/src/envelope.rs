@@ -137,6 +137,18 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_forwarded_exactly() {
+        // Found by the property test below: without serde_json's `float_roundtrip`, a float
+        // could come out one unit in the last place off from what the node published.
+        let payload = br#"{"type":"X","data":{"v":-0.062023978077039764,"w":1e-7}}"#;
+        let ev = ValidEvent::parse(P, "adic.events.low.x", payload).unwrap();
+        assert_eq!(
+            ev.json,
+            r#"{"type":"X","data":{"v":-0.062023978077039764,"w":1e-7}}"#
+        );
+    }
+
+    #[test]
     fn malformed_payloads_are_refused() {
         let subject = "adic.events.high.tips.update";
         for bad in [
@@ -152,5 +164,57 @@ mod tests {
             ValidEvent::parse(P, "other.high.x", br#"{"type":"X","data":{}}"#),
             Err(EnvelopeError::Subject(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    const P: &str = "adic.events";
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(any::<String>(), inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_payload_is_valid_or_refused_with_a_reason(subject in any::<String>(), payload in any::<Vec<u8>>()) {
+            if let Err(e) = ValidEvent::parse(P, &subject, &payload) {
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+
+        #[test]
+        fn a_valid_event_is_one_line_and_validates_again_unchanged(
+            kind in prop::sample::select(Kind::all().collect::<Vec<_>>()),
+            unknown in any::<bool>(),
+            data in prop::collection::btree_map(any::<String>(), json_value(), 0..5),
+        ) {
+            let variant = if unknown { "SomeFutureKind" } else { kind.variant() };
+            let payload = json!({"type": variant, "data": Value::Object(data.into_iter().collect())});
+            let pretty = serde_json::to_vec_pretty(&payload).unwrap();
+            let subject = kind.subject(P);
+            let valid = ValidEvent::parse(P, &subject, &pretty).unwrap();
+            prop_assert!(!valid.json.contains('\n'));
+            prop_assert_eq!(serde_json::from_str::<Value>(&valid.json).unwrap(), payload);
+            prop_assert_eq!(ValidEvent::parse(P, &subject, valid.json.as_bytes()).unwrap(), valid);
+        }
     }
 }

@@ -387,3 +387,70 @@ mod tests {
         assert!(s.mask().contains(EventKey::Unknown(Priority::High)));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Names as clients write them: every kind in both forms, priorities, `all`, and noise.
+    fn name() -> impl Strategy<Value = String> {
+        let kinds: Vec<Kind> = Kind::all().collect();
+        prop_oneof![
+            prop::sample::select(kinds.clone()).prop_map(|k| k.name().to_owned()),
+            prop::sample::select(kinds).prop_map(|k| k.variant().to_owned()),
+            prop::sample::select(vec!["all", "ALL", " all ", "high", "medium", "low", ""])
+                .prop_map(str::to_owned),
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn query_parsing_is_total(events in prop::option::of(any::<String>()), priority in prop::option::of(any::<String>())) {
+            match Subscription::from_query(events.as_deref(), priority.as_deref()) {
+                Ok(s) => prop_assert_eq!(s.mask().minus(KindSet::ALL), KindSet::EMPTY),
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+
+        #[test]
+        fn a_list_of_known_names_always_parses(names in prop::collection::vec(name(), 0..12)) {
+            let known = names.iter().all(|n| {
+                n.trim().eq_ignore_ascii_case("all") || Kind::parse(n.trim()).is_some() || n.trim().is_empty()
+            });
+            let result = Subscription::from_query(Some(&names.join(",")), None);
+            if known {
+                prop_assert!(result.is_ok(), "{names:?}: {result:?}");
+            } else if let Err(e) = result {
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+
+        #[test]
+        fn subscribe_and_unsubscribe_are_total_and_never_exceed_the_grant(
+            grant in prop::collection::vec(name(), 0..6),
+            steps in prop::collection::vec((any::<bool>(), prop::collection::vec(name(), 0..6)), 0..8),
+        ) {
+            let allowed = parse_grant(grant.iter().map(String::as_str)).unwrap_or(KindSet::ALL);
+            let mut s = Subscription::default();
+            let _ = s.restrict(allowed);
+            for (add, names) in steps {
+                let before = s;
+                let result = if add { s.subscribe(&names) } else { s.unsubscribe(&names) };
+                if let Err(e) = result {
+                    prop_assert!(!e.to_string().is_empty());
+                    prop_assert_eq!(s, before, "a refused change changed the subscription");
+                }
+                prop_assert_eq!(s.mask().minus(allowed), KindSet::EMPTY);
+            }
+        }
+
+        #[test]
+        fn too_many_names_are_refused(n in MAX_NAMES + 1..MAX_NAMES + 50) {
+            let names = vec!["tips.update".to_owned(); n];
+            prop_assert_eq!(Subscription::default().subscribe(&names), Err(FilterError::TooMany));
+        }
+    }
+}

@@ -73,6 +73,13 @@ struct Params {
     wait: Duration,
 }
 
+/// Reads the polling parameters (`after`, `limit`, `wait`) as a page does; the error says
+/// which is wrong. Public for the fuzz targets.
+#[doc(hidden)]
+pub fn check_params(query: &HashMap<String, String>) -> Result<(), String> {
+    params(query).map(|_| ())
+}
+
 fn params(query: &HashMap<String, String>) -> Result<Params, String> {
     let after = super::cursor_param("after", query.get("after").map(String::as_str))?;
     let limit = match query.get("limit").map(|s| s.trim()) {

@@ -54,21 +54,29 @@ pub async fn read_head(stream: &mut Conn, max_head: usize) -> Head {
             };
         }
         buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut parsed = httparse::Request::new(&mut headers);
-        match parsed.parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => {
-                return match to_request(&parsed) {
-                    Ok(request) if is_sse(&request) => Head::Sse(Box::new(request)),
-                    _ => Head::Other(buf),
-                };
-            }
-            Ok(httparse::Status::Partial) if buf.len() < max_head => {}
-            Ok(httparse::Status::Partial) => return Head::TooLarge,
-            // HTTP/2's preface is not an HTTP/1 head: hyper speaks it.
-            Err(httparse::Error::Version) => return Head::Other(buf),
-            Err(e) => return Head::Malformed(format!("malformed HTTP request: {e}")),
+        match decide(buf, max_head) {
+            Ok(head) => return head,
+            Err(read) => buf = read,
         }
+    }
+}
+
+/// The decision on the bytes of a head read so far; `Err` gives them back while the head is
+/// incomplete and shorter than `max_head` (read more). Public for the fuzz targets.
+#[doc(hidden)]
+pub fn decide(buf: Vec<u8>, max_head: usize) -> Result<Head, Vec<u8>> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Request::new(&mut headers);
+    match parsed.parse(&buf) {
+        Ok(httparse::Status::Complete(_)) => Ok(match to_request(&parsed) {
+            Ok(request) if is_sse(&request) => Head::Sse(Box::new(request)),
+            _ => Head::Other(buf),
+        }),
+        Ok(httparse::Status::Partial) if buf.len() < max_head => Err(buf),
+        Ok(httparse::Status::Partial) => Ok(Head::TooLarge),
+        // HTTP/2's preface is not an HTTP/1 head: hyper speaks it.
+        Err(httparse::Error::Version) => Ok(Head::Other(buf)),
+        Err(e) => Ok(Head::Malformed(format!("malformed HTTP request: {e}"))),
     }
 }
 

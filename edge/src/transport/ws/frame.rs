@@ -132,7 +132,8 @@ impl Reader {
             ));
         }
         let held = self.partial.as_ref().map_or(0, |(_, p)| p.len() as u64);
-        if !is_control && held + len > self.max_message as u64 {
+        // Saturating: a continuation's 64-bit length can be anything (up to `u64::MAX`).
+        if !is_control && held.saturating_add(len) > self.max_message as u64 {
             return Err(FrameError::TooLarge(self.max_message));
         }
         let len = len as usize;
@@ -350,6 +351,28 @@ mod tests {
     }
 
     #[test]
+    fn a_continuation_announcing_the_largest_length_is_too_large() {
+        // Found by fuzzing (fuzz/regressions/ws_frames): with a fragment held, a continuation
+        // header of length u64::MAX overflowed the size check (a panic in debug builds; in
+        // release the wrapped sum passed it and the read panicked on the length).
+        let mut bytes = client(false, OP_TEXT, b"a");
+        bytes.extend_from_slice(&[0x80 | OP_CONTINUATION, 0x80 | 127]);
+        bytes.extend_from_slice(&u64::MAX.to_be_bytes());
+        bytes.extend_from_slice(&[0; 8]);
+        let got = read_all(&mut Reader::new(1024), &bytes);
+        assert_eq!(got, vec![Err(FrameError::TooLarge(1024))]);
+        // Lengths just past what `usize` arithmetic on the header would hold.
+        for len in [u64::MAX - 3, u64::MAX - 14, 1 << 63] {
+            let mut bytes = client(false, OP_TEXT, b"abc");
+            bytes.extend_from_slice(&[0x80 | OP_CONTINUATION, 0x80 | 127]);
+            bytes.extend_from_slice(&len.to_be_bytes());
+            bytes.extend_from_slice(&[0; 20]);
+            let got = read_all(&mut Reader::new(1024), &bytes);
+            assert_eq!(got, vec![Err(FrameError::TooLarge(1024))], "length {len}");
+        }
+    }
+
+    #[test]
     fn close_binary_and_pong() {
         let mut bytes = client(true, OP_BINARY, b"\x00\x01");
         bytes.extend(client(true, OP_PONG, b""));
@@ -368,5 +391,107 @@ mod tests {
                 Inbound::Close(None)
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A masked client frame.
+    fn client(fin: bool, opcode: u8, mask: [u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![(u8::from(fin) << 7) | opcode];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n < 65_536 => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        frame
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_give_messages_or_an_error_never_a_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..512),
+            step in 1usize..64,
+            max in prop::sample::select(vec![1usize, 125, 1024]),
+        ) {
+            let mut reader = Reader::new(max);
+            let mut buf = BytesMut::new();
+            'feed: for chunk in bytes.chunks(step) {
+                buf.extend_from_slice(chunk);
+                loop {
+                    match reader.next(&mut buf) {
+                        Ok(None) => break,
+                        Ok(Some(Inbound::Text(t))) => prop_assert!(t.len() <= max),
+                        Ok(Some(_)) => {}
+                        Err(e) => {
+                            prop_assert!(!e.to_string().is_empty());
+                            prop_assert!(matches!(e.close_code(), 1002 | 1007 | 1009));
+                            break 'feed;
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn any_header_with_any_length_is_handled(b0: u8, len: u64, held in 0usize..3, tail in prop::collection::vec(any::<u8>(), 0..32)) {
+            let mut bytes = Vec::new();
+            if held > 0 {
+                bytes.extend(client(false, OP_TEXT, [1, 2, 3, 4], &vec![b'x'; held]));
+            }
+            bytes.extend_from_slice(&[b0, 0x80 | 127]);
+            bytes.extend_from_slice(&len.to_be_bytes());
+            bytes.extend_from_slice(&tail);
+            let mut reader = Reader::new(1024);
+            let mut buf = BytesMut::from(&bytes[..]);
+            while let Ok(Some(_)) = reader.next(&mut buf) {}
+        }
+
+        #[test]
+        fn text_messages_arrive_whole_in_fragments_and_pieces(
+            messages in prop::collection::vec((any::<String>(), 1usize..4, any::<[u8; 4]>()), 1..6),
+            step in 1usize..40,
+        ) {
+            let mut bytes = Vec::new();
+            for (text, parts, mask) in &messages {
+                let raw = text.as_bytes();
+                let size = raw.len().div_ceil(*parts).max(1);
+                let chunks: Vec<&[u8]> = if raw.is_empty() { vec![raw] } else { raw.chunks(size).collect() };
+                for (i, chunk) in chunks.iter().enumerate() {
+                    let opcode = if i == 0 { OP_TEXT } else { OP_CONTINUATION };
+                    bytes.extend(client(i + 1 == chunks.len(), opcode, *mask, chunk));
+                    // A control frame may come between fragments.
+                    if i == 0 && chunks.len() > 1 {
+                        bytes.extend(client(true, OP_PING, *mask, b"p"));
+                    }
+                }
+            }
+            let mut reader = Reader::new(1 << 20);
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            for chunk in bytes.chunks(step) {
+                buf.extend_from_slice(chunk);
+                while let Some(m) = reader.next(&mut buf).unwrap() {
+                    if let Inbound::Text(t) = m {
+                        got.push(t);
+                    }
+                }
+            }
+            let want: Vec<String> = messages.into_iter().map(|(t, _, _)| t).collect();
+            prop_assert_eq!(got, want);
+            prop_assert!(buf.is_empty());
+        }
     }
 }
