@@ -301,8 +301,19 @@ async fn two_relays_one_killed_and_restarted_store_each_event_once_in_node_order
     }
     let all = stored(&w.nats).await;
     let payloads: Vec<&str> = all.iter().map(|(_, p, _)| p.as_str()).collect();
-    assert_eq!(payloads.len(), expected.len(), "each event exactly once");
-    assert_eq!(payloads, expected, "in the node's order, nothing lost");
+    if let Some(i) = (0..payloads.len().max(expected.len()))
+        .find(|&i| payloads.get(i).copied() != expected.get(i).map(String::as_str))
+    {
+        let window = |v: Vec<&str>| v[i.saturating_sub(3)..(i + 4).min(v.len())].join("\n");
+        panic!(
+            "stream differs from the node's order at {i} ({} stored, {} emitted):\nstored:\n{}\nemitted:\n{}\nids:\n{}",
+            payloads.len(),
+            expected.len(),
+            window(payloads.clone()),
+            window(expected.iter().map(String::as_str).collect()),
+            window(all.iter().map(|(_, _, id)| id.as_str()).collect()),
+        );
+    }
     assert!(all.iter().all(|(s, _, _)| s.starts_with(&prefix)));
 
     // Both relays of the pair published: each got an ack for every event it read, B alone
@@ -385,12 +396,13 @@ async fn sigterm_with_events_in_flight_stores_every_read_event_and_exits_0() {
     relay.wait_ready().await.unwrap();
     w.node.wait_clients(1).await.unwrap();
     let numbered = |n: u64| json!({"type": "MessageAdded", "data": {"message_id": format!("m{n}"), "depth": n, "timestamp": now()}});
-    w.node.emit(&numbered(0));
+    let first = numbered(0);
+    w.node.emit(&first);
     wait_stored(&w.nats, 1).await;
 
     // NATS away: what the relay reads waits in its buffer.
     w.nats.stop().await;
-    let mut expected = vec![numbered(0).to_string()];
+    let mut expected = vec![first.to_string()];
     for n in 1..=200 {
         let event = numbered(n);
         w.node.emit(&event);

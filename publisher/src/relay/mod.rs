@@ -7,7 +7,8 @@
 //! [`metrics`] (what the relay counts). docs/relay.md is the operator's side.
 //!
 //! The loop: connect (bounded by a timeout), read items, publish each event with its derived id
-//! and a deadline, reconnect with jittered backoff when the node closes, errs or stays silent
+//! and a deadline (after holding what a new connection reads for `--settle`, see [`msg_id`]),
+//! reconnect with jittered backoff when the node closes, errs or stays silent
 //! past two ping intervals. Publishing never blocks reading (the publisher's buffer is bounded
 //! and refuses when full, counted); a separate task follows each event's receipt for the
 //! metrics. On shutdown the relay stops reading, then waits (at most `--grace`) until what it
@@ -21,6 +22,7 @@ pub mod node;
 pub mod node_sse;
 pub mod node_ws;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,6 +70,12 @@ pub struct RelayArgs {
     /// duplicate window less 20 s (at least half of it).
     #[arg(long, env = "ADIC_RELAY_MAX_BUFFER_AGE", value_parser = humantime::parse_duration)]
     pub max_buffer_age: Option<Duration>,
+    /// After each connection to the node, hold what is read this long before publishing it,
+    /// so that a partner relay connected all along stores the events of this connection's
+    /// first second first (this relay may have missed earlier identical ones in that second,
+    /// and would number them differently; docs/relay.md). Keep it above the partner's lag.
+    #[arg(long, env = "ADIC_RELAY_SETTLE", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub settle: Duration,
     /// Priority subject of kinds this build does not know (they pass through).
     #[arg(long, env = "ADIC_RELAY_UNKNOWN_PRIORITY", default_value = "low", value_parser = parse_priority)]
     pub unknown_priority: Priority,
@@ -138,12 +146,18 @@ pub async fn run(
         max_age,
         receipts,
         buffer_full: false,
+        settle: args.settle,
+        held: VecDeque::new(),
+        hold_cap: args.target.buffer.max(1),
     };
     tracing::info!(from = %node::redacted(&args.from), transport = transport.as_str(), "relaying");
-    tokio::select! {
-        () = relay.run(Backoff::new(args.reconnect_min, args.reconnect_max)) => {}
-        () = shutdown => tracing::info!("shutting down: stopped reading from the node; publishing what was read"),
-    }
+    relay
+        .run(
+            Backoff::new(args.reconnect_min, args.reconnect_max),
+            shutdown,
+        )
+        .await;
+    tracing::info!("shutting down: stopped reading from the node; publishing what was read");
     // The relay (and with it the node connection and the receipt sender) is dropped: the
     // tracker ends once the last receipt resolves.
     let deadline = Instant::now() + args.grace;
@@ -191,16 +205,43 @@ struct Relay {
     receipts: mpsc::Sender<(Receipt, Option<i64>)>,
     /// In a streak of events refused by a full buffer (logged once per streak).
     buffer_full: bool,
+    settle: Duration,
+    /// Events read since the connection began, held until `settle` has passed (bounded by
+    /// `hold_cap`: past it they are released early, in order).
+    held: VecDeque<Held>,
+    hold_cap: usize,
+}
+
+struct Held {
+    subject: String,
+    payload: bytes::Bytes,
+    id: String,
+    deadline: Instant,
+    timestamp: Option<i64>,
+}
+
+/// Sleeps until `at`, or for ever without one.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Relay {
-    /// Connects, reads and reconnects, for ever.
-    async fn run(mut self, mut backoff: Backoff) {
+    /// Connects, reads and reconnects until `shutdown`; then hands what it holds to the
+    /// publisher.
+    async fn run(mut self, mut backoff: Backoff, shutdown: impl std::future::Future<Output = ()>) {
         let url = node::redacted(&self.node.url);
         let mut first = true;
         let mut failing = false;
+        tokio::pin!(shutdown);
         loop {
-            match Connection::open(&self.node).await {
+            let opened = tokio::select! {
+                opened = Connection::open(&self.node) => opened,
+                () = &mut shutdown => return,
+            };
+            match opened {
                 Ok(mut connection) => {
                     let away = self.metrics.connected(first);
                     if first {
@@ -216,12 +257,25 @@ impl Relay {
                     first = false;
                     failing = false;
                     let since = Instant::now();
+                    let mut release = Some(since + self.settle);
                     let why = loop {
-                        match connection.next().await {
-                            Ok(item) => self.handle(item),
-                            Err(e) => break e,
+                        tokio::select! {
+                            biased;
+                            () = &mut shutdown => {
+                                self.release();
+                                return;
+                            }
+                            () = until(release) => {
+                                release = None;
+                                self.release();
+                            }
+                            next = connection.next() => match next {
+                                Ok(item) => self.handle(item, release.is_some()),
+                                Err(e) => break e,
+                            },
                         }
                     };
+                    self.release();
                     self.metrics.disconnected();
                     if let NodeError::Silent(_) = why {
                         self.metrics.bad(BadFrame::Silent, &why.to_string());
@@ -247,19 +301,29 @@ impl Relay {
                     failing = true;
                 }
             }
-            tokio::time::sleep(backoff.next_delay()).await;
+            tokio::select! {
+                () = tokio::time::sleep(backoff.next_delay()) => {}
+                () = &mut shutdown => return,
+            }
         }
     }
 
-    fn handle(&mut self, item: Item) {
+    fn handle(&mut self, item: Item, hold: bool) {
         match item {
-            Item::Event { event, name } => self.publish(&event, name.as_deref()),
+            Item::Event { event, name } => self.read(&event, name.as_deref(), hold),
             Item::Bad { reason, detail } => self.metrics.bad(reason, &detail),
             Item::Alive => {}
         }
     }
 
-    fn publish(&mut self, event: &serde_json::Value, name: Option<&str>) {
+    /// Hands every held event to the publisher, in order.
+    fn release(&mut self) {
+        while let Some(held) = self.held.pop_front() {
+            self.publish(held);
+        }
+    }
+
+    fn read(&mut self, event: &serde_json::Value, name: Option<&str>, hold: bool) {
         let relayed = match event::prepare(&self.prefix, self.unknown_priority, event, name) {
             Ok(r) => r,
             Err(why) => {
@@ -268,19 +332,31 @@ impl Relay {
             }
         };
         self.metrics.read();
-        let id = self.ids.next(&relayed.variant, &event["data"]);
-        let deadline = Instant::now() + self.max_age;
-        match self
-            .publisher
-            .publish_tracked(relayed.subject, relayed.payload, id, Some(deadline))
-        {
+        let held = Held {
+            id: self.ids.next(&relayed.variant, &event["data"]),
+            deadline: Instant::now() + self.max_age,
+            subject: relayed.subject,
+            payload: relayed.payload,
+            timestamp: relayed.timestamp,
+        };
+        if hold && self.held.len() < self.hold_cap {
+            self.held.push_back(held);
+        } else {
+            self.release();
+            self.publish(held);
+        }
+    }
+
+    fn publish(&mut self, held: Held) {
+        match self.publisher.publish_tracked(
+            held.subject,
+            held.payload,
+            held.id,
+            Some(held.deadline),
+        ) {
             Ok(receipt) => {
                 self.buffer_full = false;
-                if self
-                    .receipts
-                    .try_send((receipt, relayed.timestamp))
-                    .is_err()
-                {
+                if self.receipts.try_send((receipt, held.timestamp)).is_err() {
                     tracing::debug!(
                         "receipt queue full; this event's outcome is not in the relay metrics"
                     );

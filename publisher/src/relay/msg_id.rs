@@ -21,10 +21,17 @@
 //! stores a copy the node did not send. The stream holds, for each content, as many copies as
 //! the relay that saw most of them saw: never more than the node emitted.
 //!
+//! Because such a late relay's ids for that second collide with earlier copies, it would also
+//! skip ahead of its partner there (its publishes of them come back as duplicates at once) and
+//! could store the next event before the partner stores the true later copy: a reorder within
+//! that second. So a relay holds what a new connection reads for `--settle` (2 s) before
+//! publishing: by then a partner connected all along has stored that second in order, and the
+//! late relay's publishes of it are all duplicates.
+//!
 //! What it cannot do (docs/relay.md): a copy is lost when the only relay that saw the earlier
 //! copies of the same content is gone, i.e. byte-identical events in the one second in which a
-//! lone relay (re)connects; and a restarted relay that runs ahead of its partner may store such a
-//! copy at the position of a later identical one (a reorder within that second).
+//! lone relay (re)connects; and a partner lagging more than `--settle` can still see that
+//! second reordered.
 //!
 //! Counts are kept for twice the stream's duplicate window after a content was last seen: as long
 //! as JetStream may remember an id, the relay remembers how many of that content it numbered.
