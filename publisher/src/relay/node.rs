@@ -116,7 +116,8 @@ pub enum NodeError {
 
 /// An open stream of items from the node.
 pub enum Connection {
-    Ws(node_ws::WsConnection),
+    // Boxed: one per relay, and the WebSocket state is large.
+    Ws(Box<node_ws::WsConnection>),
     Sse(node_sse::SseConnection),
 }
 
@@ -129,7 +130,7 @@ impl Connection {
             match transport {
                 Transport::WebSocket => node_ws::WsConnection::open(settings)
                     .await
-                    .map(Connection::Ws),
+                    .map(|c| Connection::Ws(Box::new(c))),
                 Transport::Sse => node_sse::SseConnection::open(settings)
                     .await
                     .map(Connection::Sse),
