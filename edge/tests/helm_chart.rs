@@ -381,6 +381,11 @@ fn chart_and_compose_settings_are_ones_the_binaries_accept_with_the_same_default
     let publisher = Path::new(EDGE).with_file_name("adic-publisher");
     let edge_flags = accepted(EDGE, &["serve"]);
     let publisher_flags = accepted(publisher.to_str().unwrap(), &["simulate"]);
+    let relay_flags = accepted(publisher.to_str().unwrap(), &["relay"]);
+    assert!(
+        relay_flags.contains_key("ADIC_RELAY_FROM"),
+        "{relay_flags:?}"
+    );
     assert!(
         edge_flags.contains_key("ADIC_EDGE_RING_BYTES"),
         "{edge_flags:?}"
@@ -391,16 +396,15 @@ fn chart_and_compose_settings_are_ones_the_binaries_accept_with_the_same_default
         let docs = template(Some(&values), &[]).unwrap();
         for doc in docs.iter().filter(|d| d["kind"] == "Deployment") {
             let container = &doc["spec"]["template"]["spec"]["containers"][0];
-            let is_edge = container["name"] == "edge";
-            let flags = if is_edge {
-                &edge_flags
-            } else {
-                &publisher_flags
+            let flags = match container["name"].as_str() {
+                Some("edge") => &edge_flags,
+                Some("relay") => &relay_flags,
+                _ => &publisher_flags,
             };
             // The arguments are a command the binary has.
             let command = container["args"][0].as_str().unwrap();
             assert!(
-                ["serve", "simulate"].contains(&command),
+                ["serve", "simulate", "relay"].contains(&command),
                 "{name}: {command}"
             );
             for (var, _) in env(container) {

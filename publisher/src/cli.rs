@@ -1,5 +1,6 @@
-//! The `adic-publisher` commands: `simulate` (a synthetic node) and `publish` (JSON lines from
-//! stdin), both publishing through [`Publisher`].
+//! The `adic-publisher` commands: `simulate` (a synthetic node), `publish` (JSON lines from
+//! stdin) and `relay` (an unmodified node's own event stream, [`crate::relay`]), all publishing
+//! through [`Publisher`].
 
 use std::io::BufRead;
 use std::time::Duration;
@@ -27,6 +28,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Publish event JSON lines read from stdin.
     Publish(PublishArgs),
+    /// Relay an unmodified node's /v1/ws/events (or /v1/sse/events) into the stream.
+    Relay(crate::relay::RelayArgs),
 }
 
 /// Where and how to publish.
@@ -67,6 +70,14 @@ pub struct PublishArgs {
 
 impl Target {
     async fn publisher(&self) -> anyhow::Result<Publisher> {
+        self.publisher_with(std::sync::Arc::new(())).await
+    }
+
+    /// Connects the publisher and serves its metrics with what `extra` adds.
+    pub(crate) async fn publisher_with(
+        &self,
+        extra: std::sync::Arc<dyn crate::metrics::Extra>,
+    ) -> anyhow::Result<Publisher> {
         let config = PublisherConfig {
             stream: self.stream.clone(),
             buffer: self.buffer,
@@ -76,7 +87,7 @@ impl Target {
             .await
             .context("connecting to NATS")?;
         if let Some(addr) = self.metrics_listen {
-            let bound = crate::metrics::serve(publisher.clone(), addr)
+            let bound = crate::metrics::serve_with(publisher.clone(), addr, extra)
                 .await
                 .with_context(|| format!("serving metrics on {addr}"))?;
             tracing::info!(%bound, "metrics on /metrics");
@@ -109,6 +120,7 @@ pub async fn run(cli: Cli, shutdown: impl std::future::Future<Output = ()>) -> a
             let work = stdin_into(publisher.clone(), args.target.stream.prefix.clone());
             (publisher, futures::future::Either::Right(work))
         }
+        Command::Relay(args) => return crate::relay::run(args, shutdown).await,
     };
     tokio::select! {
         result = work => result?,

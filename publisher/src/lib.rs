@@ -7,8 +7,8 @@
 //!
 //! Layout: [`connect`] (NATS options), [`env`] (settings from the environment), [`stream`] (the one stream), [`publisher`] (the handle and
 //! its task), [`trace`] (trace context headers), [`telemetry`] (logs and OTLP trace export),
-//! [`metrics`] (Prometheus), [`signal`] (SIGTERM and Ctrl-C), [`simulate`] (a synthetic node for demos and tests), [`cli`] (the
-//! `adic-publisher` commands).
+//! [`metrics`] (Prometheus), [`signal`] (SIGTERM and Ctrl-C), [`simulate`] (a synthetic node for demos and tests), [`relay`]
+//! (an unmodified node's own event stream into the tier), [`cli`] (the `adic-publisher` commands).
 //!
 //! ```no_run
 //! use adic_protocol::event::{Event, MessageAdded};
@@ -31,6 +31,7 @@ pub mod connect;
 pub mod env;
 pub mod metrics;
 pub mod publisher;
+pub mod relay;
 pub mod signal;
 pub mod simulate;
 pub mod stream;
@@ -38,5 +39,5 @@ pub mod telemetry;
 pub mod trace;
 
 pub use connect::{ConnectError, NatsArgs};
-pub use publisher::{PublishError, Publisher, PublisherConfig, Stats};
+pub use publisher::{Outcome, PublishError, Publisher, PublisherConfig, Receipt, Stats};
 pub use stream::{StreamError, StreamSettings};

@@ -69,6 +69,9 @@ pub fn render(publisher: &Publisher) -> String {
     dropped
         .with_label_values(&["rejected"])
         .inc_by(stats.dropped_rejected);
+    dropped
+        .with_label_values(&["expired"])
+        .inc_by(stats.dropped_expired);
     registry.register(Box::new(dropped)).expect("unique metric");
     gauge(
         "adic_publisher_buffered",
@@ -95,21 +98,50 @@ pub fn render(publisher: &Publisher) -> String {
     String::from_utf8(out).expect("prometheus text is UTF-8")
 }
 
+/// What a command adds to its publisher's metrics listener: more metrics, and more conditions
+/// of readiness (the relay is ready only while it is also connected to its node).
+pub trait Extra: Send + Sync + 'static {
+    /// More exposition text, appended to the publisher's.
+    fn render(&self) -> String;
+    /// Why the process is not ready, when it is not (NATS is checked besides).
+    fn not_ready(&self) -> Option<String>;
+}
+
+impl Extra for () {
+    fn render(&self) -> String {
+        String::new()
+    }
+    fn not_ready(&self) -> Option<String> {
+        None
+    }
+}
+
 /// Serves `GET /metrics`, `GET /healthz` and `GET /readyz` (connected to NATS) for `publisher` on `addr` (port 0 picks a free one) from a spawned task;
 /// returns the bound address. Must be called inside a tokio runtime.
 pub async fn serve(publisher: Publisher, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    serve_with(publisher, addr, std::sync::Arc::new(())).await
+}
+
+/// [`serve`], with what `extra` adds to `/metrics` and `/readyz`.
+pub async fn serve_with(
+    publisher: Publisher,
+    addr: SocketAddr,
+    extra: std::sync::Arc<dyn Extra>,
+) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let ready = publisher.clone();
+    let ready_extra = std::sync::Arc::clone(&extra);
     let app = Router::new()
         .route(
             "/metrics",
             get(move || {
                 let publisher = publisher.clone();
+                let extra = std::sync::Arc::clone(&extra);
                 async move {
                     (
                         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                        render(&publisher),
+                        render(&publisher) + &extra.render(),
                     )
                         .into_response()
                 }
@@ -117,16 +149,20 @@ pub async fn serve(publisher: Publisher, addr: SocketAddr) -> std::io::Result<So
         )
         // Alive while the process serves this port.
         .route("/healthz", get(|| async { "ok\n" }))
-        // Ready while connected to NATS.
+        // Ready while connected to NATS (and whatever `extra` requires).
         .route(
             "/readyz",
             get(move || {
                 let connected = ready.shared().client.connection_state() == State::Connected;
+                let extra = ready_extra.not_ready();
                 async move {
-                    if connected {
-                        (StatusCode::OK, "ready\n")
-                    } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "not connected to NATS\n")
+                    match (connected, extra) {
+                        (true, None) => (StatusCode::OK, "ready\n".to_owned()),
+                        (false, _) => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "not connected to NATS\n".to_owned(),
+                        ),
+                        (true, Some(why)) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
                     }
                 }
             }),

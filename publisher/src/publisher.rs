@@ -70,6 +70,8 @@ pub struct Stats {
     pub dropped_full: u64,
     /// Events JetStream refused for good (e.g. larger than the server's max payload).
     pub dropped_rejected: u64,
+    /// Events not sent because they waited past their deadline (see [`Publisher::publish_tracked`]).
+    pub dropped_expired: u64,
     /// Events waiting in the buffer.
     pub buffered: u64,
     /// Stream sequence of the last acked event.
@@ -84,8 +86,26 @@ struct Counters {
     retried: AtomicU64,
     dropped_full: AtomicU64,
     dropped_rejected: AtomicU64,
+    dropped_expired: AtomicU64,
     last_sequence: AtomicU64,
 }
+
+/// What became of one event published with [`Publisher::publish_tracked`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored at this stream sequence.
+    Stored(u64),
+    /// JetStream already held a message with this `Nats-Msg-Id` (at this sequence).
+    Duplicate(u64),
+    /// Refused for good (e.g. larger than the server's max payload).
+    Rejected,
+    /// Not sent: still unacked at its deadline.
+    Expired,
+}
+
+/// Resolves to the [`Outcome`] of a tracked event once the publishing task is done with it;
+/// fails only when the publisher stopped first.
+pub type Receipt = tokio::sync::oneshot::Receiver<Outcome>;
 
 struct Outgoing {
     subject: String,
@@ -94,6 +114,9 @@ struct Outgoing {
     msg_id: String,
     /// The event's `adic.publish` span (disabled when nothing traces): ends at the ack.
     span: tracing::Span,
+    /// Not sent (nor retried) after this instant.
+    deadline: Option<Instant>,
+    receipt: Option<tokio::sync::oneshot::Sender<Outcome>>,
 }
 
 pub(crate) struct Shared {
@@ -209,6 +232,50 @@ impl Publisher {
         self.enqueue(subject, payload, msg_id, span)
     }
 
+    /// [`Publisher::publish_with_id`], and a [`Receipt`] that tells what became of the event.
+    ///
+    /// With a `deadline`, an event still not acked at that instant (NATS away, or the buffer
+    /// ahead of it too long) is dropped instead of sent or retried, and counted: once a
+    /// `Nats-Msg-Id` has left the stream's duplicate window, sending it again could store a
+    /// second copy behind newer events. A relay whose partner already stored the event sets
+    /// the deadline inside that window.
+    pub fn publish_tracked(
+        &self,
+        subject: String,
+        payload: Bytes,
+        msg_id: String,
+        deadline: Option<Instant>,
+    ) -> Result<Receipt, PublishError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let span = publish_span(&subject, &msg_id, None);
+        self.enqueue_outgoing(self.outgoing(subject, payload, msg_id, span, deadline, Some(tx)))?;
+        Ok(rx)
+    }
+
+    fn outgoing(
+        &self,
+        subject: String,
+        payload: Bytes,
+        msg_id: String,
+        span: tracing::Span,
+        deadline: Option<Instant>,
+        receipt: Option<tokio::sync::oneshot::Sender<Outcome>>,
+    ) -> Outgoing {
+        let mut headers = HeaderMap::new();
+        if let Some(traceparent) = traceparent_of(&span) {
+            headers.insert(TRACEPARENT, traceparent.as_str());
+        }
+        Outgoing {
+            subject,
+            payload,
+            headers,
+            msg_id,
+            span,
+            deadline,
+            receipt,
+        }
+    }
+
     fn enqueue(
         &self,
         subject: String,
@@ -216,17 +283,10 @@ impl Publisher {
         msg_id: String,
         span: tracing::Span,
     ) -> Result<(), PublishError> {
-        let mut headers = HeaderMap::new();
-        if let Some(traceparent) = traceparent_of(&span) {
-            headers.insert(TRACEPARENT, traceparent.as_str());
-        }
-        let outgoing = Outgoing {
-            subject,
-            payload,
-            headers,
-            msg_id,
-            span,
-        };
+        self.enqueue_outgoing(self.outgoing(subject, payload, msg_id, span, None, None))
+    }
+
+    fn enqueue_outgoing(&self, outgoing: Outgoing) -> Result<(), PublishError> {
         match self.tx.try_send(outgoing) {
             Ok(()) => {
                 self.shared
@@ -269,6 +329,7 @@ impl Publisher {
             retried: load(&c.retried),
             dropped_full: load(&c.dropped_full),
             dropped_rejected: load(&c.dropped_rejected),
+            dropped_expired: load(&c.dropped_expired),
             buffered: (self.shared.capacity - self.tx.capacity()) as u64,
             last_sequence: load(&c.last_sequence),
         }
@@ -284,9 +345,13 @@ async fn drain(
 ) {
     let counters = &shared.counters;
     let mut stream_ready = false;
-    while let Some(out) = rx.recv().await {
+    while let Some(mut out) = rx.recv().await {
         let mut backoff = Backoff::default();
-        loop {
+        let outcome = loop {
+            if out.deadline.is_some_and(|d| Instant::now() >= d) {
+                counters.dropped_expired.fetch_add(1, Ordering::Relaxed);
+                break Outcome::Expired;
+            }
             if !stream_ready {
                 match stream.ensure(&js).await {
                     Ok(_) => stream_ready = true,
@@ -318,12 +383,16 @@ async fn drain(
                     counters
                         .last_sequence
                         .fetch_max(ack.sequence, Ordering::Relaxed);
-                    break;
+                    break if ack.duplicate {
+                        Outcome::Duplicate(ack.sequence)
+                    } else {
+                        Outcome::Stored(ack.sequence)
+                    };
                 }
                 Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
                     tracing::error!(subject = %out.subject, error = %e, "event refused by NATS; dropped");
                     counters.dropped_rejected.fetch_add(1, Ordering::Relaxed);
-                    break;
+                    break Outcome::Rejected;
                 }
                 Err(e) => {
                     if e.kind() == PublishErrorKind::StreamNotFound {
@@ -334,6 +403,10 @@ async fn drain(
                     backoff.wait().await;
                 }
             }
+        };
+        if let Some(receipt) = out.receipt.take() {
+            // The caller may have stopped listening; the outcome is counted either way.
+            let _ = receipt.send(outcome);
         }
         shared.finished.send_modify(|n| *n += 1);
     }

@@ -1,6 +1,8 @@
 //! The test harness for end-to-end tests: real `nats-server` processes ([`nats`]), real edges
 //! ([`edge`]), and clients over real sockets ([`clients`]); edges as child processes behind
-//! haproxy ([`processes`]) and the failure-test world built from them ([`chaos`]); a forward
+//! haproxy ([`processes`]) and the failure-test world built from them ([`chaos`]); a stand-in
+//! for an existing node's own event stream ([`node`]) and `adic-publisher relay` processes
+//! ([`relay`]); a forward
 //! proxy and a recording relay for client tests ([`proxies`]); headless
 //! Chromium ([`browser`]) and the dashboard under test ([`dashboard_page`]); the client examples
 //! in `docs/examples/` as tests run them ([`examples`]).
@@ -17,11 +19,13 @@ pub mod edge;
 pub mod examples;
 pub mod helm;
 pub mod nats;
+pub mod node;
 pub mod otlp;
 pub mod processes;
 pub mod prometheus;
 pub mod promql;
 pub mod proxies;
+pub mod relay;
 pub mod stream;
 pub mod tokens;
 

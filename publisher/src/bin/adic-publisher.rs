@@ -4,7 +4,7 @@ use clap::{CommandFactory, Parser};
 
 fn main() -> anyhow::Result<()> {
     // Empty variables count as unset; ones no flag reads are reported once logging is up.
-    let unknown = env::prepare(&Cli::command(), &["ADIC_PUBLISHER_"]);
+    let unknown = env::prepare(&Cli::command(), &["ADIC_PUBLISHER_", "ADIC_RELAY_"]);
     let cli = Cli::parse();
     // Before the runtime: the trace exporter runs on a thread of its own.
     let telemetry = telemetry::init("adic-publisher")?;
