@@ -237,8 +237,15 @@ fn collect(
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&lines);
     tokio::spawn(async move {
-        let mut reader = BufReader::new(pipe).lines();
-        while let Ok(Some(line)) = reader.next_line().await {
+        // Whole lines only: what a killed process left unterminated was never printed.
+        let mut reader = BufReader::new(pipe);
+        let mut buf = Vec::new();
+        while let Ok(n) = reader.read_until(b'\n', &mut buf).await {
+            if n == 0 || buf.last() != Some(&b'\n') {
+                break;
+            }
+            let line = String::from_utf8_lossy(&buf[..buf.len() - 1]).into_owned();
+            buf.clear();
             if echo && std::env::var_os("TEST_LOG").is_some() {
                 eprintln!("adic_tail.py: {line}");
             }

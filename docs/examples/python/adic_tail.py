@@ -132,8 +132,10 @@ def follow(url, params, cursor_file):
                 event = json.loads(frame["data"])
                 busy = True
                 # Snapshot values sent on connect carry no id: printed, never saved.
-                print(cursor or "-", kind or event.get("type"),
-                      json.dumps(event.get("data"), separators=(",", ":")), flush=True)
+                # One write per line: a process killed mid-print never leaves half a line.
+                data = json.dumps(event.get("data"), separators=(",", ":"))
+                sys.stdout.write(f"{cursor or '-'} {kind or event.get('type')} {data}\n")
+                sys.stdout.flush()
                 if cursor:
                     save_cursor(cursor_file, cursor)
                 busy = False
