@@ -27,13 +27,22 @@ fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
         .expect("VmRSS in /proc/<pid>/status")
 }
 
 /// File descriptors a process has open.
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 /// How many hostile sockets this test process can open: `wanted`, or fewer under a low
@@ -102,9 +111,12 @@ impl GoodClients {
 /// Waits until the edge holds at least `n` open file descriptors (it has accepted a flood).
 async fn edge_holds(edge: &EdgeProcess, n: usize) {
     let pid = edge.pid().unwrap();
-    wait_until(Duration::from_secs(20), || async move { open_fds(pid) >= n })
-        .await
-        .unwrap_or_else(|_| panic!("edge holds {} fds, expected {n}", open_fds(pid)));
+    wait_until(
+        Duration::from_secs(20),
+        || async move { open_fds(pid) >= n },
+    )
+    .await
+    .unwrap_or_else(|_| panic!("edge holds {} fds, expected {n}", open_fds(pid)));
 }
 
 /// Reads until the edge ends the connection; what it sent before closing.
@@ -120,7 +132,10 @@ async fn until_closed(mut reader: tokio::net::tcp::OwnedReadHalf, within: Durati
         }
     })
     .await;
-    assert!(ended.is_ok(), "a hostile connection was still open after {within:?}");
+    assert!(
+        ended.is_ok(),
+        "a hostile connection was still open after {within:?}"
+    );
     got
 }
 
@@ -232,7 +247,7 @@ async fn half_open_and_slowloris_floods_are_closed_at_the_head_timeout_while_oth
         "{flood} hostile connections: VmRSS {rss_before} -> {rss_flooded} KiB ({} KiB each)",
         growth / flood as u64
     );
-    // Generous: the measured growth is a few KiB per connection (a task and its head buffer).
+    // Generous: measured at about 8 KiB per connection (a task and its head buffer).
     assert!(
         growth < 64 * flood as u64,
         "VmRSS grew {growth} KiB for {flood} half-open or slow connections"
@@ -299,7 +314,9 @@ async fn sigterm_with_a_flood_of_unfinished_heads_open_still_exits_promptly() {
     let flood = flood_size(500);
     let mut sockets = Vec::new();
     for i in 0..flood {
-        let mut socket = TcpStream::connect(("127.0.0.1", edge.port())).await.unwrap();
+        let mut socket = TcpStream::connect(("127.0.0.1", edge.port()))
+            .await
+            .unwrap();
         match i % 3 {
             0 => {}
             1 => socket.write_all(b"GET /v1/sse/ev").await.unwrap(),
@@ -321,7 +338,10 @@ async fn sigterm_with_a_flood_of_unfinished_heads_open_still_exits_promptly() {
     let started = Instant::now();
     let clean = edge.terminate(Duration::from_secs(8)).await.unwrap();
     assert!(clean, "the edge exits cleanly on SIGTERM");
-    println!("exited {:?} after SIGTERM with {flood} idle connections", started.elapsed());
+    println!(
+        "exited {:?} after SIGTERM with {flood} idle connections",
+        started.elapsed()
+    );
     // The good WebSocket client was told to go elsewhere, with its cursor.
     loop {
         match good.ws.next_item().await.unwrap() {
@@ -372,7 +392,11 @@ async fn message_spam_on_many_connections_is_closed_with_4429_while_others_are_s
         tokio::spawn(async move {
             // As fast as the socket takes them; bounded: the burst allowance is 40.
             for i in 0..1000 {
-                let kind = if i % 2 == 0 { "Subscribe" } else { "Unsubscribe" };
+                let kind = if i % 2 == 0 {
+                    "Subscribe"
+                } else {
+                    "Unsubscribe"
+                };
                 let message = json!({"type": kind, "events": ["tips.update", "message.new"]});
                 if ws.send_json(&message).await.is_err() {
                     break;
@@ -407,8 +431,9 @@ async fn message_spam_on_many_connections_is_closed_with_4429_while_others_are_s
     }
     let growth = rss_spammed.saturating_sub(rss_before);
     println!("{SPAMMERS} spammers: VmRSS grew {growth} KiB");
+    // Generous: measured at under 10 KiB per spamming connection.
     assert!(
-        growth < 256 * SPAMMERS as u64,
+        growth < 128 * SPAMMERS as u64,
         "VmRSS grew {growth} KiB for {SPAMMERS} spamming connections"
     );
     let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", edge.port()))
