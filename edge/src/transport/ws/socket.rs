@@ -13,6 +13,10 @@ use crate::state::Edge;
 
 /// Bytes read from a client at a time: its messages are small (Subscribe, Ping).
 const READ_BUFFER: usize = 512;
+/// After a close frame, how long and how much of what the client still sends is read and
+/// discarded before the socket is dropped.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 256 << 10;
 
 /// One upgraded connection: the bytes read and not yet parsed, and the frame reader.
 pub(super) struct Socket {
@@ -92,6 +96,21 @@ impl Socket {
     pub(super) async fn close(&mut self, code: u16, reason: &str) {
         let _ = self.send(&[&frame::close_frame(code, reason)]).await;
         let _ = tokio::time::timeout(self.write_timeout, self.io.shutdown()).await;
+        // A lingering close: dropping a socket with unread client bytes makes the kernel send
+        // a reset, and a client that was still sending (a spammer closed with 4429, a client
+        // pinging as the edge drains) then lost the close frame and its code and cursor. So
+        // read and discard until the client's end, bounded in time and bytes.
+        let _ = tokio::time::timeout(LINGER, async {
+            let mut discarded = 0;
+            let mut chunk = [0u8; READ_BUFFER];
+            while discarded < LINGER_BYTES {
+                match self.io.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => discarded += n,
+                }
+            }
+        })
+        .await;
     }
 
     /// Explains a refusal as an Error message, then closes.
