@@ -61,6 +61,16 @@ pub enum CursorError {
     Seq(String),
 }
 
+/// The text a refusal repeats back: at most 64 characters of it, so a 10 KB cursor does not
+/// come back as a 10 KB error.
+fn shown(s: &str) -> String {
+    const MAX: usize = 64;
+    match s.char_indices().nth(MAX) {
+        None => s.to_owned(),
+        Some((at, _)) => format!("{}… ({} bytes)", &s[..at], s.len()),
+    }
+}
+
 impl FromStr for Cursor {
     type Err = CursorError;
 
@@ -68,15 +78,15 @@ impl FromStr for Cursor {
         let s = s.trim();
         let (epoch, seq) = s
             .split_once('-')
-            .ok_or_else(|| CursorError::Format(s.to_owned()))?;
+            .ok_or_else(|| CursorError::Format(shown(s)))?;
         if epoch.len() != 8 || !epoch.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(CursorError::Epoch(s.to_owned()));
+            return Err(CursorError::Epoch(shown(s)));
         }
-        let epoch = u32::from_str_radix(epoch, 16).map_err(|_| CursorError::Epoch(s.to_owned()))?;
+        let epoch = u32::from_str_radix(epoch, 16).map_err(|_| CursorError::Epoch(shown(s)))?;
         if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(CursorError::Seq(s.to_owned()));
+            return Err(CursorError::Seq(shown(s)));
         }
-        let seq = seq.parse().map_err(|_| CursorError::Seq(s.to_owned()))?;
+        let seq = seq.parse().map_err(|_| CursorError::Seq(shown(s)))?;
         Ok(Cursor::new(Epoch(epoch), seq))
     }
 }
@@ -103,6 +113,16 @@ impl<'de> Deserialize<'de> for Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_refused_cursor_is_repeated_back_shortened() {
+        let long = "9".repeat(10_000);
+        let message = long.parse::<Cursor>().unwrap_err().to_string();
+        assert!(message.len() < 200, "{message}");
+        assert!(message.contains("(10000 bytes)"), "{message}");
+        let short = "nope".parse::<Cursor>().unwrap_err().to_string();
+        assert!(short.contains("\"nope\""), "{short}");
+    }
 
     #[test]
     fn round_trips() {
