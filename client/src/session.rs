@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use adic_protocol::ws::{Gap, Reset};
+use adic_protocol::received::Received;
 use adic_protocol::Cursor;
 use http::header::{HeaderName, HeaderValue, ACCEPT};
 use http_body_util::BodyExt;
@@ -177,6 +177,31 @@ impl Shared<'_> {
         self.out.send(Delivery::Progress(id)).await.is_ok()
     }
 
+    /// Acts on what the edge sent, on any transport; false when the consumer is gone.
+    pub(crate) async fn received(&mut self, received: Received) -> bool {
+        match received {
+            Received::Event { id, event } => self.event(id, event).await,
+            Received::Snapshot { event } => self.item(Item::Snapshot(event)).await,
+            Received::Progress { id } => self.progress(id).await,
+            Received::Gap(gap) => self.item(Item::Gap(gap)).await,
+            Received::Reset(reset) => self.item(Item::Reset(reset)).await,
+            Received::Error { message } => {
+                tracing::warn!(%message, "edge reported an error");
+                true
+            }
+            Received::Expired { .. } => {
+                // The stream ends next; the reconnect asks the token provider again.
+                tracing::debug!("the token expired; the edge ends the stream");
+                true
+            }
+            Received::Authenticated { .. }
+            | Received::Subscribed { .. }
+            | Received::Unsubscribed { .. }
+            | Received::Pong
+            | Received::Other => true,
+        }
+    }
+
     pub(crate) async fn item(&mut self, item: Item) -> bool {
         match &item {
             Item::Reset(reset) => {
@@ -300,35 +325,13 @@ async fn sse(
 
 /// Handles one SSE frame; false when the consumer is gone.
 async fn sse_frame(frame: &str, shared: &mut Shared<'_>) -> bool {
-    let (mut event, mut id, mut data) = (None, None, None);
-    for line in frame.lines() {
-        let (field, value) = line
-            .split_once(':')
-            .map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
-        match field {
-            "event" => event = Some(value),
-            "id" => id = value.parse::<Cursor>().ok(),
-            "data" => data = serde_json::from_str::<Value>(value).ok(),
-            _ => {}
-        }
-    }
-    match (event, id, data) {
-        (Some("gap"), _, Some(data)) => match serde_json::from_value::<Gap>(data) {
-            Ok(gap) => shared.item(Item::Gap(gap)).await,
-            Err(_) => true,
-        },
-        (Some("reset"), _, Some(data)) => match serde_json::from_value::<Reset>(data) {
-            Ok(reset) => shared.item(Item::Reset(reset)).await,
-            Err(_) => true,
-        },
-        (Some("error"), _, Some(data)) => {
-            tracing::warn!(message = %data["message"], "edge reported an error");
+    match Received::from_sse(frame) {
+        Ok(Some(received)) => shared.received(received).await,
+        Ok(None) => true,
+        Err(e) => {
+            tracing::debug!(error = %e, "skipped an SSE frame");
             true
         }
-        (_, Some(id), Some(data)) => shared.event(id, data).await,
-        (_, None, Some(data)) => shared.item(Item::Snapshot(data)).await,
-        (_, Some(id), None) => shared.progress(id).await,
-        _ => true,
     }
 }
 
@@ -374,32 +377,15 @@ async fn polling(
         if let Some(connected) = connected.take() {
             connected();
         }
-        if let Ok(reset) = serde_json::from_value::<Reset>(page["reset"].clone()) {
-            if !shared.item(Item::Reset(reset)).await {
-                return Ended::Stopped;
-            }
-        }
-        if let Ok(gap) = serde_json::from_value::<Gap>(page["gap"].clone()) {
-            if !shared.item(Item::Gap(gap)).await {
-                return Ended::Stopped;
-            }
-        }
-        for entry in page["events"].as_array().into_iter().flatten() {
-            if let Some(id) = entry["id"].as_str().and_then(|id| id.parse().ok()) {
-                if !shared.event(id, entry["event"].clone()).await {
-                    return Ended::Stopped;
-                }
-            }
-        }
-        if let Some(next) = page["next"].as_str().and_then(|n| n.parse().ok()) {
-            if !shared.progress(next).await {
+        for received in page {
+            if !shared.received(received).await {
                 return Ended::Stopped;
             }
         }
     }
 }
 
-/// One poll: the page as JSON. A connection closed between polls (keep-alive ended, or a proxy
+/// One poll: the page, in the order to act on it. A connection closed between polls (keep-alive ended, or a proxy
 /// that serves one request per connection) is replaced within the session; one that breaks
 /// during a poll ends the session (and the next calls the header hook again).
 async fn poll(
@@ -408,7 +394,7 @@ async fn poll(
     net: &Net,
     path: &str,
     headers: &[(HeaderName, HeaderValue)],
-) -> Result<Value, PollError> {
+) -> Result<Vec<Received>, PollError> {
     if !connection.reusable().await {
         *connection = Connection::open(base, &net.proxies, &net.tls, CONNECT_TIMEOUT)
             .await
@@ -430,8 +416,7 @@ async fn poll(
         .await
         .map_err(|e| PollError::Other(chain(&e)))?
         .to_bytes();
-    serde_json::from_slice(&body)
-        .map_err(|e| PollError::Other(format!("a page that is not JSON: {e}")))
+    Received::from_page(&body).map_err(|e| PollError::Other(e.to_string()))
 }
 
 /// Why a poll got no page.

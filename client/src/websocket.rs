@@ -5,15 +5,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use adic_protocol::ws::{Gap, Reset};
+use adic_protocol::received::Received;
 use futures::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::Connector;
 use url::Url;
 
-use crate::client::Item;
 use crate::proxy;
 use crate::session::{
     chain, query_string, Ended, Headers, Net, Query, Shared, CONNECT_TIMEOUT, SILENCE,
@@ -123,38 +122,18 @@ pub(crate) async fn run(
             }
             _ => continue,
         };
-        let Ok(value) = serde_json::from_str::<Value>(text.as_str()) else {
-            continue;
-        };
-        let alive = match value["type"].as_str() {
-            Some("Event") => match value["id"].as_str().and_then(|id| id.parse().ok()) {
-                Some(id) => shared.event(id, value["event"].clone()).await,
-                None => true,
-            },
-            Some("Snapshot") => shared.item(Item::Snapshot(value["event"].clone())).await,
-            Some("Progress") => match value["id"].as_str().and_then(|id| id.parse().ok()) {
-                Some(id) => shared.progress(id).await,
-                None => true,
-            },
-            Some("Gap") => match serde_json::from_value::<Gap>(value) {
-                Ok(gap) => shared.item(Item::Gap(gap)).await,
-                Err(_) => true,
-            },
-            Some("Reset") => match serde_json::from_value::<Reset>(value) {
-                Ok(reset) => shared.item(Item::Reset(reset)).await,
-                Err(_) => true,
-            },
-            Some("Authenticated") => {
+        let alive = match Received::from_ws(text.as_str()) {
+            Ok(Received::Authenticated { expires, .. }) => {
                 if net.token.is_some() {
-                    refresh_at = value["expires"].as_u64().map(refresh_time);
+                    refresh_at = Some(refresh_time(expires));
                 }
                 true
             }
-            Some("Error") => {
-                tracing::warn!(message = %value["message"], "edge reported an error");
+            Ok(received) => shared.received(received).await,
+            Err(e) => {
+                tracing::debug!(error = %e, "skipped a WebSocket message");
                 true
             }
-            _ => true,
         };
         if !alive {
             return Ended::Stopped;

@@ -10,7 +10,8 @@
 //! - [`Subscription`] and [`KindSet`]: filters and the bitmask an edge checks per event;
 //! - [`envelope`]: validation and compact re-encoding of an event received from NATS;
 //! - [`ws`], [`sse`], [`poll`]: every frame, notice, close code and page of the three transports;
-//! - [`frame`]: the bytes of a WebSocket frame a server writes.
+//! - [`frame`]: the bytes of a WebSocket frame a server writes;
+//! - [`received`]: the same wire read back, on every transport, for clients.
 //!
 //! ```
 //! use adic_protocol::{Cursor, Kind, Subscription};
@@ -34,6 +35,7 @@ pub mod frame;
 pub mod kind;
 mod kind_table;
 pub mod poll;
+pub mod received;
 pub mod sse;
 pub mod subject;
 pub mod ws;
