@@ -25,6 +25,7 @@ pub mod processes;
 pub mod prometheus;
 pub mod promql;
 pub mod proxies;
+pub mod raw_ws;
 pub mod relay;
 pub mod stream;
 pub mod tokens;
