@@ -212,9 +212,13 @@ fn finish(opcode: u8, payload: Vec<u8>) -> Result<Inbound, FrameError> {
 mod tests {
     use super::*;
 
-    /// A client frame: masked with `mask`.
+    /// A client frame, masked with a fixed key.
     fn client(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        masked(fin, opcode, [0x37, 0xfa, 0x21, 0x3d], payload)
+    }
+
+    /// A client frame masked with `mask` (the property tests pick the mask).
+    pub(super) fn masked(fin: bool, opcode: u8, mask: [u8; 4], payload: &[u8]) -> Vec<u8> {
         let mut frame = vec![(u8::from(fin) << 7) | opcode];
         match payload.len() {
             n if n < 126 => frame.push(0x80 | n as u8),
@@ -400,24 +404,7 @@ mod properties {
 
     use super::*;
 
-    /// A masked client frame.
-    fn client(fin: bool, opcode: u8, mask: [u8; 4], payload: &[u8]) -> Vec<u8> {
-        let mut frame = vec![(u8::from(fin) << 7) | opcode];
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n if n < 65_536 => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        frame
-    }
+    use super::tests::masked as client;
 
     proptest! {
         #[test]
